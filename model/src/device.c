@@ -1,0 +1,768 @@
+/*
+ * vfio-model: the model PCI device (edu-like, 1234:11e8) behind a vfio-pci
+ * device fd, reachable through a group (legacy) or a cdev (iommufd).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IDX_SHIFT 40
+#define BAR0_SIZE (1ULL << 20)
+#define CFG_SIZE 256
+#define MSI_CAP 0x40
+#define DMA_START 0x40000
+#define DMA_SIZE 4096
+#define DMA_MASK ((1ULL << 28) - 1)
+#define ST_COMPUTING 0x01
+#define ST_IRQFACT 0x80
+#define FACT_IRQ 0x1
+#define DMA_IRQ 0x100
+
+void iommufd_mark_dirty(struct devfile *df, uint64_t iova, uint64_t len);
+void group_devfd_closed(struct group *g);
+
+static void w16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void w32(uint8_t *p, uint32_t v) { w16(p, (uint16_t)v); w16(p + 2, (uint16_t)(v >> 16)); }
+
+static void edu_reset(struct mdev *m)
+{
+    m->addr4 = 0;
+    m->fact = 0;
+    m->status = 0;
+    m->irq_status = 0;
+    m->dma_src = m->dma_dst = m->dma_cnt = m->dma_cmd = 0;
+    m->intx_pending = false;
+}
+
+void mdev_init(struct mdev *m)
+{
+    uint8_t *c = m->cfg;
+    memset(c, 0, sizeof(m->cfg));
+    w16(c + 0x00, 0x1234);
+    w16(c + 0x02, 0x11e8);
+    w16(c + 0x06, 0x0010);          /* capability list */
+    c[0x08] = 0x10;                 /* revision */
+    c[0x0a] = 0x00;                 /* subclass */
+    c[0x0b] = 0xff;                 /* class: other */
+    w32(c + 0x10, 0x00000000);      /* BAR0: 32-bit MMIO, not prefetchable */
+    w16(c + 0x2c, 0x1af4);
+    w16(c + 0x2e, 0x1100);
+    c[0x34] = MSI_CAP;
+    c[0x3d] = 1;                    /* INTA# */
+    c[MSI_CAP] = 0x05;              /* MSI */
+    c[MSI_CAP + 1] = 0;
+    w16(c + MSI_CAP + 2, 0x0080);   /* 64-bit, 1 vector */
+    m->irq_type = -1;
+    m->intx.fd = m->msi.fd = m->err.fd = m->req.fd = -1;
+    edu_reset(m);
+}
+
+/* ------------------------------------------------------------ interrupts */
+
+static void sig(int fd)
+{
+    uint64_t one = 1;
+    if (fd >= 0 && sys_write(fd, &one, 8) == 8)
+        cnt.irqs++;
+}
+
+static void vec_set(struct irqvec *v, int fd)
+{
+    if (v->fd >= 0) {
+        sys_close(v->fd);
+        cnt.irq_fds--;
+        v->fd = -1;
+    }
+    if (fd >= 0) {
+        /* hold our own reference, like eventfd_ctx_fdget() */
+        v->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (v->fd >= 0)
+            cnt.irq_fds++;
+    }
+}
+
+static void irqs_disable(struct mdev *m)
+{
+    vec_set(&m->intx, -1);
+    vec_set(&m->msi, -1);
+    vec_set(&m->err, -1);
+    vec_set(&m->req, -1);
+    m->irq_type = -1;
+    m->intx_masked = false;
+    m->intx_pending = false;
+}
+
+static void intx_fire(struct mdev *m)
+{
+    if (m->irq_type != VFIO_PCI_INTX_IRQ_INDEX)
+        return;
+    if (m->intx_masked) {
+        m->intx_pending = true;
+        return;
+    }
+    m->intx_masked = true;          /* automasked */
+    m->intx_pending = false;
+    sig(m->intx.fd);
+}
+
+static void edu_raise(struct mdev *m, uint32_t v)
+{
+    m->irq_status |= v;
+    if (m->irq_type == VFIO_PCI_MSI_IRQ_INDEX)
+        sig(m->msi.fd);
+    else
+        intx_fire(m);
+}
+
+static void edu_lower(struct mdev *m, uint32_t v)
+{
+    m->irq_status &= ~v;
+    if (!m->irq_status)
+        m->intx_pending = false;
+}
+
+/* ------------------------------------------------------------------ DMA */
+
+/* The devfile through which the device is in use decides translation. */
+static struct container *group_container(struct mdev *m)
+{
+    if (!m->group_opens)
+        return NULL;
+    for (int i = 0; i < ngroups; i++)
+        if (groups[i].num == m->group)
+            return groups[i].ctr;
+    return NULL;
+}
+
+static int translate(struct mdev *m, uint64_t iova, uint64_t len, bool write, void **uva,
+                     uint64_t *contig)
+{
+    struct devfile *o = m->owner;
+    if (o && o->cdev)
+        return iommufd_translate(o, iova, len, write, uva, contig);
+    struct container *c = group_container(m);
+    if (!c)
+        return -EFAULT;
+    return type1_translate(c, iova, len, write, uva, contig);
+}
+
+static void mark_dirty(struct mdev *m, uint64_t iova, uint64_t len)
+{
+    struct devfile *o = m->owner;
+    if (o && o->cdev) {
+        iommufd_mark_dirty(o, iova, len);
+        return;
+    }
+    struct container *c = group_container(m);
+    if (c && c->dirty_on)
+        for (uint64_t p = iova & ~(PG - 1); p < iova + len; p += PG)
+            dirty_mark(&c->dirty, p);
+}
+
+/* Device-initiated access to IOVA space: all or nothing. */
+static int dma_rw(struct mdev *m, uint64_t iova, uint8_t *buf, uint64_t len, bool write)
+{
+    if (!(m->cfg[0x04] & 0x04))      /* bus master disabled */
+        return -EPERM;
+    uint64_t done = 0;
+    while (done < len) {
+        void *uva;
+        uint64_t n;
+        int r = translate(m, iova + done, len - done, write, &uva, &n);
+        if (r)
+            return r;
+        done += n;
+    }
+    for (done = 0; done < len;) {
+        void *uva;
+        uint64_t n;
+        translate(m, iova + done, len - done, write, &uva, &n);
+        if (write)
+            memcpy(uva, buf + done, n);
+        else
+            memcpy(buf + done, uva, n);
+        done += n;
+    }
+    if (write)
+        mark_dirty(m, iova, len);
+    return 0;
+}
+
+static bool edu_range_ok(uint64_t addr, uint64_t size)
+{
+    uint64_t end1 = addr + size, end2 = DMA_START + DMA_SIZE;
+    return addr >= DMA_START && addr < end2 && end1 > addr && end1 >= DMA_START && end1 < end2;
+}
+
+static void edu_do_dma(struct mdev *m)
+{
+    bool to_ram = (m->dma_cmd >> 1) & 1;
+    int r;
+    if (!to_ram) {
+        if (!edu_range_ok(m->dma_dst, m->dma_cnt)) {
+            r = -ERANGE;
+        } else {
+            r = dma_rw(m, m->dma_src & DMA_MASK, m->buf + (m->dma_dst - DMA_START), m->dma_cnt,
+                       false);
+        }
+    } else {
+        if (!edu_range_ok(m->dma_src, m->dma_cnt)) {
+            r = -ERANGE;
+        } else {
+            r = dma_rw(m, m->dma_dst & DMA_MASK, m->buf + (m->dma_src - DMA_START), m->dma_cnt,
+                       true);
+        }
+    }
+    if (r) {
+        cnt.dma_faults++;
+        if (cfg.trace)
+            fprintf(stderr, "vfio-model: %s DMA fault %d (src 0x%llx dst 0x%llx cnt 0x%llx)\n",
+                    m->bdf, r, (unsigned long long)m->dma_src, (unsigned long long)m->dma_dst,
+                    (unsigned long long)m->dma_cnt);
+    } else {
+        cnt.dma_ops++;
+        cnt.dma_bytes += (long)m->dma_cnt;
+    }
+    m->dma_cmd &= ~1ULL;
+    if (m->dma_cmd & 4)
+        edu_raise(m, DMA_IRQ);
+}
+
+static uint64_t edu_read(struct mdev *m, uint64_t a, unsigned sz)
+{
+    if ((a < 0x80 && sz != 4) || (a >= 0x80 && sz != 4 && sz != 8))
+        return ~0ULL;
+    switch (a) {
+    case 0x00: return 0x010000edu;
+    case 0x04: return m->addr4;
+    case 0x08: return m->fact;
+    case 0x20: return m->status;
+    case 0x24: return m->irq_status;
+    case 0x80: return m->dma_src;
+    case 0x88: return m->dma_dst;
+    case 0x90: return m->dma_cnt;
+    case 0x98: return m->dma_cmd;
+    }
+    return ~0ULL;
+}
+
+static void edu_write(struct mdev *m, uint64_t a, uint64_t v, unsigned sz)
+{
+    if ((a < 0x80 && sz != 4) || (a >= 0x80 && sz != 4 && sz != 8))
+        return;
+    bool running = m->dma_cmd & 1;
+    switch (a) {
+    case 0x04: m->addr4 = ~(uint32_t)v; break;
+    case 0x08: {
+        uint32_t n = (uint32_t)v, f = 1;
+        for (uint32_t i = n; i > 0; i--)
+            f *= i;
+        m->fact = f;                 /* computed synchronously */
+        m->status &= ~ST_COMPUTING;
+        if (m->status & ST_IRQFACT)
+            edu_raise(m, FACT_IRQ);
+        break;
+    }
+    case 0x20:
+        if (v & ST_IRQFACT)
+            m->status |= ST_IRQFACT;
+        else
+            m->status &= ~ST_IRQFACT;
+        break;
+    case 0x60: edu_raise(m, (uint32_t)v); break;
+    case 0x64: edu_lower(m, (uint32_t)v); break;
+    case 0x80: if (!running) m->dma_src = v; break;
+    case 0x88: if (!running) m->dma_dst = v; break;
+    case 0x90: if (!running) m->dma_cnt = v; break;
+    case 0x98:
+        if (!(v & 1) || running)
+            break;
+        m->dma_cmd = v;
+        edu_do_dma(m);               /* completes synchronously */
+        break;
+    }
+}
+
+/* -------------------------------------------------------- config space */
+
+static uint8_t cfg_wmask(unsigned off)
+{
+    switch (off) {
+    case 0x04: return 0x47;          /* IO, MEM, MASTER, PARITY, ... */
+    case 0x05: return 0x05;          /* SERR, INTX_DISABLE */
+    case 0x0c: case 0x0d: case 0x3c: return 0xff;
+    case 0x10: return 0x00;          /* 1 MiB BAR: low 20 bits read-only */
+    case 0x11: return 0x00;
+    case 0x12: return 0xf0;
+    case 0x13: return 0xff;
+    case MSI_CAP + 2: return 0x71;   /* enable, MME */
+    case MSI_CAP + 4: return 0xfc;
+    }
+    if ((off >= MSI_CAP + 5 && off <= MSI_CAP + 0x0b) || off == MSI_CAP + 0x0c ||
+        off == MSI_CAP + 0x0d)
+        return 0xff;
+    return 0;
+}
+
+/* --------------------------------------------------------- device files */
+
+static void device_open_common(struct mdev *m)
+{
+    edu_reset(m);
+    m->cfg[0x04] = 0;
+    m->cfg[0x05] = 0;
+}
+
+static void device_close_common(struct mdev *m)
+{
+    irqs_disable(m);
+    edu_reset(m);
+    m->cfg[0x04] = 0;
+    m->cfg[0x05] = 0;
+}
+
+int cdev_open(struct mfile *f, int idx)
+{
+    if (idx < 0 || idx >= cfg.ndev) {
+        errno = ENOENT;
+        return -1;
+    }
+    struct devfile *df = mz(sizeof(*df));
+    if (!df) {
+        errno = ENOMEM;
+        return -1;
+    }
+    df->file = f;
+    df->dev = &devs[idx];
+    df->cdev = true;
+    f->df = df;
+    return 0;
+}
+
+struct devfile *devfile_new_group(struct group *g, struct mdev *m)
+{
+    struct devfile *df = mz(sizeof(*df));
+    if (!df) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    df->dev = m;
+    df->grp = g;
+    df->opened = true;
+    g->ndevfds++;
+    if (m->group_opens++ == 0) {
+        m->owner = df;
+        device_open_common(m);
+    }
+    cnt.dev_group_open++;
+    return df;
+}
+
+void devfile_release(struct devfile *df)
+{
+    struct mdev *m = df->dev;
+    if (df->cdev) {
+        if (df->opened) {
+            if (m->owner == df) {
+                device_close_common(m);
+                m->owner = NULL;
+            }
+            iommufd_unbind(df);
+        }
+    } else {
+        cnt.dev_group_open--;
+        if (--m->group_opens == 0) {
+            device_close_common(m);
+            m->owner = NULL;
+        } else if (m->owner == df) {
+            /* another group fd of the same device keeps it open */
+            m->owner = NULL;
+        }
+        if (df->grp)
+            group_devfd_closed(df->grp);
+    }
+    free(df);
+}
+
+static long do_bind(struct devfile *df, void *arg)
+{
+    struct vfio_device_bind_iommufd *u = arg;
+    size_t minsz = offsetof(struct vfio_device_bind_iommufd, out_devid) + 4;
+    if (u->argsz < minsz || u->flags)
+        return -EINVAL;
+    if (df->opened)
+        return -EINVAL;
+    struct mdev *m = df->dev;
+    if (m->owner || m->group_opens)
+        return -EBUSY;
+    if (u->iommufd < 0)
+        return -EBADF;
+    struct mfile *f = lookup_fd_locked(u->iommufd);
+    if (!f) {
+        if (fcntl(u->iommufd, F_GETFD) < 0)
+            return -EBADF;
+        return -EBADFD;
+    }
+    if (f->kind != FK_IOMMU)
+        return -EBADFD;
+    uint32_t devid;
+    long r = iommufd_bind(df, f->ictx, &devid);
+    if (r)
+        return r;
+    df->opened = true;
+    m->owner = df;
+    device_open_common(m);
+    u->out_devid = devid;
+    return 0;
+}
+
+static long do_region_info(struct devfile *df, void *arg)
+{
+    struct vfio_region_info *u = arg;
+    size_t minsz = offsetof(struct vfio_region_info, offset) + 8;
+    (void)df;
+    if (u->argsz < minsz)
+        return -EINVAL;
+    struct vfio_region_info i;
+    memcpy(&i, u, minsz);
+    i.cap_offset = 0;
+    i.offset = (uint64_t)i.index << IDX_SHIFT;
+    switch (i.index) {
+    case VFIO_PCI_CONFIG_REGION_INDEX:
+        i.size = CFG_SIZE;
+        i.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+        break;
+    case VFIO_PCI_BAR0_REGION_INDEX:
+        i.size = BAR0_SIZE;
+        i.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+        break;
+    case VFIO_PCI_BAR1_REGION_INDEX ... VFIO_PCI_ROM_REGION_INDEX:
+        i.size = 0;
+        i.flags = 0;
+        break;
+    default:                         /* VGA: not a VGA device; no device regions */
+        return -EINVAL;
+    }
+    memcpy(u, &i, minsz);
+    return 0;
+}
+
+static unsigned irq_count(unsigned idx)
+{
+    switch (idx) {
+    case VFIO_PCI_INTX_IRQ_INDEX: return 1;
+    case VFIO_PCI_MSI_IRQ_INDEX: return 1;
+    case VFIO_PCI_MSIX_IRQ_INDEX: return 0;
+    case VFIO_PCI_ERR_IRQ_INDEX: return 0;
+    case VFIO_PCI_REQ_IRQ_INDEX: return 1;
+    }
+    return 0;
+}
+
+static long do_irq_info(void *arg)
+{
+    struct vfio_irq_info *u = arg;
+    size_t minsz = offsetof(struct vfio_irq_info, count) + 4;
+    if (u->argsz < minsz || u->index >= VFIO_PCI_NUM_IRQS)
+        return -EINVAL;
+    if (u->index == VFIO_PCI_ERR_IRQ_INDEX)     /* conventional PCI: no AER */
+        return -EINVAL;
+    u->flags = VFIO_IRQ_INFO_EVENTFD;
+    if (u->index == VFIO_PCI_INTX_IRQ_INDEX)
+        u->flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
+    else
+        u->flags |= VFIO_IRQ_INFO_NORESIZE;
+    u->count = irq_count(u->index);
+    return 0;
+}
+
+static long do_set_irqs(struct mdev *m, void *arg)
+{
+    struct vfio_irq_set *u = arg;
+    size_t minsz = offsetof(struct vfio_irq_set, count) + 4;
+    if (u->argsz < minsz || u->index >= VFIO_PCI_NUM_IRQS || u->count >= UINT32_MAX - u->start ||
+        (u->flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)))
+        return -EINVAL;
+    size_t esz;
+    switch (u->flags & VFIO_IRQ_SET_DATA_TYPE_MASK) {
+    case VFIO_IRQ_SET_DATA_NONE: esz = 0; break;
+    case VFIO_IRQ_SET_DATA_BOOL: esz = 1; break;
+    case VFIO_IRQ_SET_DATA_EVENTFD: esz = 4; break;
+    default: return -EINVAL;
+    }
+    unsigned max = irq_count(u->index);
+    if ((!max && u->count) || (max && (u->start >= max || u->start + u->count > max)))
+        return -EINVAL;
+    if (u->argsz - minsz < u->count * esz)
+        return -EINVAL;
+    unsigned action = u->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+    bool none = u->flags & VFIO_IRQ_SET_DATA_NONE;
+    bool boolean = u->flags & VFIO_IRQ_SET_DATA_BOOL;
+    bool efd = u->flags & VFIO_IRQ_SET_DATA_EVENTFD;
+    const uint8_t *data = u->data;
+    int32_t fd0 = -1;
+    if (efd && u->count)
+        memcpy(&fd0, data, 4);
+    switch (u->index) {
+    case VFIO_PCI_INTX_IRQ_INDEX:
+        if (action == VFIO_IRQ_SET_ACTION_MASK || action == VFIO_IRQ_SET_ACTION_UNMASK) {
+            if (m->irq_type != VFIO_PCI_INTX_IRQ_INDEX || u->start != 0 || u->count != 1)
+                return -EINVAL;
+            if (efd)
+                return -ENOTTY;      /* resample eventfds are not modelled */
+            if (boolean && !data[0])
+                return 0;
+            if (action == VFIO_IRQ_SET_ACTION_MASK) {
+                m->intx_masked = true;
+            } else {
+                m->intx_masked = false;
+                if (m->irq_status || m->intx_pending) {
+                    m->intx_pending = true;
+                    intx_fire(m);
+                }
+            }
+            return 0;
+        }
+        if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
+            return -ENOTTY;
+        if (m->irq_type == VFIO_PCI_INTX_IRQ_INDEX && !u->count && none) {
+            vec_set(&m->intx, -1);
+            m->irq_type = -1;
+            return 0;
+        }
+        if (!(m->irq_type == VFIO_PCI_INTX_IRQ_INDEX || m->irq_type == -1))
+            return -EINVAL;
+        if (efd) {
+            if (fd0 >= 0) {
+                if (fcntl(fd0, F_GETFD) < 0)
+                    return -EBADF;
+                vec_set(&m->intx, fd0);
+                m->irq_type = VFIO_PCI_INTX_IRQ_INDEX;
+                m->intx_masked = false;
+            } else if (m->irq_type == VFIO_PCI_INTX_IRQ_INDEX) {
+                vec_set(&m->intx, -1);
+                m->irq_type = -1;
+            }
+            return 0;
+        }
+        if (m->irq_type != VFIO_PCI_INTX_IRQ_INDEX)
+            return -EINVAL;
+        if (u->count && (none || data[0]))
+            sig(m->intx.fd);
+        return 0;
+    case VFIO_PCI_MSI_IRQ_INDEX:
+    case VFIO_PCI_MSIX_IRQ_INDEX:
+        if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
+            return -ENOTTY;
+        if (m->irq_type == (int)u->index && !u->count && none) {
+            vec_set(&m->msi, -1);
+            m->irq_type = -1;
+            return 0;
+        }
+        if (!(m->irq_type == (int)u->index || m->irq_type == -1))
+            return -EINVAL;
+        if (efd) {
+            if (fd0 >= 0 && fcntl(fd0, F_GETFD) < 0)
+                return -EBADF;
+            vec_set(&m->msi, fd0);
+            m->irq_type = (int)u->index;
+            return 0;
+        }
+        if (m->irq_type != (int)u->index)
+            return -EINVAL;
+        if (u->count && (none || data[0]))
+            sig(m->msi.fd);
+        return 0;
+    case VFIO_PCI_REQ_IRQ_INDEX:
+        if (action != VFIO_IRQ_SET_ACTION_TRIGGER || u->start != 0 || u->count > 1)
+            return -EINVAL;
+        if (efd) {
+            if (fd0 >= 0 && fcntl(fd0, F_GETFD) < 0)
+                return -EBADF;
+            vec_set(&m->req, fd0);
+            return 0;
+        }
+        if (!u->count) {
+            if (none)
+                vec_set(&m->req, -1);
+            return 0;
+        }
+        if (none || data[0])
+            sig(m->req.fd);
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static long do_feature(struct mdev *m, void *arg)
+{
+    struct vfio_device_feature *u = arg;
+    size_t minsz = offsetof(struct vfio_device_feature, flags) + 4;
+    if (u->argsz < minsz)
+        return -EINVAL;
+    uint32_t fl = u->flags;
+    if (fl & ~(VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET |
+               VFIO_DEVICE_FEATURE_PROBE))
+        return -EINVAL;
+    if (!(fl & VFIO_DEVICE_FEATURE_PROBE) && (fl & VFIO_DEVICE_FEATURE_GET) &&
+        (fl & VFIO_DEVICE_FEATURE_SET))
+        return -EINVAL;
+    switch (fl & VFIO_DEVICE_FEATURE_MASK) {
+    case VFIO_DEVICE_FEATURE_BUS_MASTER: {
+        if (fl & VFIO_DEVICE_FEATURE_GET)
+            return -EINVAL;
+        if (fl & VFIO_DEVICE_FEATURE_PROBE)
+            return 0;
+        if (!(fl & VFIO_DEVICE_FEATURE_SET))
+            return -EINVAL;
+        if (u->argsz < minsz + sizeof(struct vfio_device_feature_bus_master))
+            return -EINVAL;
+        struct vfio_device_feature_bus_master *bm = (void *)u->data;
+        if (bm->op == VFIO_DEVICE_FEATURE_SET_MASTER)
+            m->cfg[0x04] |= 0x04;
+        else if (bm->op == VFIO_DEVICE_FEATURE_CLEAR_MASTER)
+            m->cfg[0x04] &= (uint8_t)~0x04;
+        else
+            return -EINVAL;
+        return 0;
+    }
+    default:
+        /* no migration, DMA logging or low-power support */
+        return -ENOTTY;
+    }
+}
+
+long device_ioctl(struct devfile *df, unsigned long cmd, void *arg)
+{
+    struct mdev *m = df->dev;
+    int i;
+    for (i = 0; ionames[i].name; i++)
+        if (ionames[i].cmd == cmd)
+            break;
+    bool known = cmd == VFIO_DEVICE_GET_INFO || cmd == VFIO_DEVICE_GET_REGION_INFO ||
+                 cmd == VFIO_DEVICE_GET_IRQ_INFO || cmd == VFIO_DEVICE_SET_IRQS ||
+                 cmd == VFIO_DEVICE_RESET || cmd == VFIO_DEVICE_FEATURE ||
+                 cmd == VFIO_DEVICE_BIND_IOMMUFD || cmd == VFIO_DEVICE_ATTACH_IOMMUFD_PT ||
+                 cmd == VFIO_DEVICE_DETACH_IOMMUFD_PT ||
+                 cmd == VFIO_DEVICE_GET_PCI_HOT_RESET_INFO || cmd == VFIO_DEVICE_PCI_HOT_RESET;
+    count_ioctl(cmd, known);
+    if (!known)
+        return -ENOTTY;
+    if (!arg && cmd != VFIO_DEVICE_RESET)
+        return -EFAULT;
+    if (cmd == VFIO_DEVICE_BIND_IOMMUFD) {
+        if (!df->cdev)
+            return -ENOTTY;
+        return do_bind(df, arg);
+    }
+    if (df->cdev && !df->opened)     /* no access before BIND_IOMMUFD */
+        return -EINVAL;
+    switch (cmd) {
+    case VFIO_DEVICE_ATTACH_IOMMUFD_PT: {
+        if (!df->cdev)
+            return -ENOTTY;
+        struct vfio_device_attach_iommufd_pt *u = arg;
+        if (u->argsz < offsetof(struct vfio_device_attach_iommufd_pt, pt_id) + 4 || u->flags)
+            return -EINVAL;
+        uint32_t pt = u->pt_id;
+        long r = iommufd_attach(df, &pt);
+        if (r)
+            return r;
+        u->pt_id = pt;
+        return 0;
+    }
+    case VFIO_DEVICE_DETACH_IOMMUFD_PT: {
+        if (!df->cdev)
+            return -ENOTTY;
+        struct vfio_device_detach_iommufd_pt *u = arg;
+        if (u->argsz < offsetof(struct vfio_device_detach_iommufd_pt, flags) + 4 || u->flags)
+            return -EINVAL;
+        iommufd_detach(df);
+        return 0;
+    }
+    case VFIO_DEVICE_GET_INFO: {
+        struct vfio_device_info *u = arg;
+        size_t minsz = offsetof(struct vfio_device_info, num_irqs) + 4;
+        if (u->argsz < minsz)
+            return -EINVAL;
+        u->flags = VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI;
+        u->num_regions = VFIO_PCI_NUM_REGIONS;
+        u->num_irqs = VFIO_PCI_NUM_IRQS;
+        if (u->argsz >= offsetof(struct vfio_device_info, cap_offset) + 4)
+            u->cap_offset = 0;
+        return 0;
+    }
+    case VFIO_DEVICE_GET_REGION_INFO:
+        return do_region_info(df, arg);
+    case VFIO_DEVICE_GET_IRQ_INFO:
+        return do_irq_info(arg);
+    case VFIO_DEVICE_SET_IRQS:
+        return do_set_irqs(m, arg);
+    case VFIO_DEVICE_RESET:
+        edu_reset(m);
+        m->cfg[0x04] = 0;
+        m->cfg[0x05] = 0;
+        m->intx_masked = false;
+        cnt.resets++;
+        return 0;
+    case VFIO_DEVICE_FEATURE:
+        return do_feature(m, arg);
+    case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
+    case VFIO_DEVICE_PCI_HOT_RESET:
+        /* on the root bus: no slot or bus reset possible */
+        return -ENODEV;
+    }
+    return -ENOTTY;
+}
+
+long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write)
+{
+    if (df->cdev && !df->opened)
+        return -EINVAL;
+    struct mdev *m = df->dev;
+    unsigned idx = (unsigned)(off >> IDX_SHIFT);
+    uint64_t pos = off & ((1ULL << IDX_SHIFT) - 1);
+    if (idx == VFIO_PCI_CONFIG_REGION_INDEX) {
+        if (pos >= CFG_SIZE || n > CFG_SIZE - pos)
+            return -EINVAL;
+        uint8_t *b = buf;
+        for (size_t i = 0; i < n; i++) {
+            unsigned o = (unsigned)(pos + i);
+            if (write) {
+                uint8_t wm = cfg_wmask(o);
+                m->cfg[o] = (uint8_t)((m->cfg[o] & ~wm) | (b[i] & wm));
+            } else {
+                b[i] = m->cfg[o];
+            }
+        }
+        if (write)
+            cnt.region_writes++;
+        else
+            cnt.region_reads++;
+        return (long)n;
+    }
+    if (idx == VFIO_PCI_BAR0_REGION_INDEX) {
+        if (pos >= BAR0_SIZE || n > BAR0_SIZE - pos)
+            return -EINVAL;
+        if (n != 1 && n != 2 && n != 4 && n != 8)
+            return -EINVAL;
+        if (write) {
+            uint64_t v = 0;
+            memcpy(&v, buf, n);
+            edu_write(m, pos, v, (unsigned)n);
+            cnt.region_writes++;
+        } else {
+            uint64_t v = edu_read(m, pos, (unsigned)n);
+            memcpy(buf, &v, n);
+            cnt.region_reads++;
+        }
+        return (long)n;
+    }
+    return -EINVAL;
+}
+

@@ -1,0 +1,79 @@
+/* vfio-model: cross-file internal interfaces */
+#ifndef VFIO_MODEL_INTERNAL_H
+#define VFIO_MODEL_INTERNAL_H
+
+#include "model.h"
+#include <pthread.h>
+#include <stdio.h>
+
+struct counters {
+    long fds[FK_NKINDS];
+    long ictx, ioas, hwpt, hwpt_auto, hwpt_dirty, bound, attached, dev_group_open;
+    long areas, area_bytes, pinned, t1_pinned;
+    long containers, containers_set, groups_open, groups_attached;
+    long dmas, dma_bytes_mapped, spapr_windows, spapr_mem;
+    long dirty_queries, dirty_marked, dma_ops, dma_bytes, dma_faults;
+    long irqs, irq_fds, resets, region_reads, region_writes;
+    long adopted, faults_injected, ioctls;
+};
+
+struct ioname { const char *name; unsigned long cmd; };
+
+extern pthread_mutex_t model_lock;
+extern struct counters cnt;
+extern struct mdev devs[MAX_DEVS];
+extern struct group groups[MAX_DEVS];
+extern int ngroups;
+extern const struct ioname ionames[];
+
+long sys_write(int fd, const void *b, size_t n);
+long sys_read(int fd, void *b, size_t n);
+int sys_close(int fd);
+struct mfile *file_new(enum fkind kind, const char *tag, int cloexec, int *fdout);
+void file_put_check(struct mfile *f);
+struct mfile *lookup_fd_locked(int fd);
+void *mz(size_t n);
+bool inject_alloc_fail(void);
+void count_ioctl(unsigned long cmd, bool known);
+
+/* iommufd.c */
+int iommufd_open(struct mfile *f);
+void iommufd_release(struct ioctx *c);
+long iommufd_ioctl(struct ioctx *c, unsigned long cmd, void *arg);
+void ictx_put(struct ioctx *c);
+long iommufd_bind(struct devfile *df, struct ioctx *c, uint32_t *devid);
+void iommufd_unbind(struct devfile *df);
+long iommufd_attach(struct devfile *df, uint32_t *pt_id);
+void iommufd_detach(struct devfile *df);
+/* translate for DMA: returns user VA or NULL; marks dirty if write */
+int iommufd_translate(struct devfile *df, uint64_t iova, uint64_t len, bool write,
+                      void **uva_out, uint64_t *contig);
+void dirty_mark(struct dirtyset *d, uint64_t pgiova);
+void dirty_free(struct dirtyset *d);
+bool dirty_test(struct dirtyset *d, uint64_t pgiova, bool clear);
+int pin_check_va(uint64_t uva, uint64_t len);
+
+/* legacy.c */
+int container_open(struct mfile *f);
+void container_release(struct container *c);
+long container_ioctl(struct container *c, unsigned long cmd, void *arg);
+int group_open(struct mfile *f, int num);
+void group_release(struct group *g);
+long group_ioctl(struct group *g, unsigned long cmd, void *arg);
+int type1_translate(struct container *c, uint64_t iova, uint64_t len, bool write,
+                    void **uva_out, uint64_t *contig);
+
+/* device.c */
+void mdev_init(struct mdev *m);
+int cdev_open(struct mfile *f, int idx);
+void devfile_release(struct devfile *df);
+long device_ioctl(struct devfile *df, unsigned long cmd, void *arg);
+long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write);
+struct devfile *devfile_new_group(struct group *g, struct mdev *m);
+
+/* objects listing for reports */
+size_t emit_objects(char *buf, size_t sz);
+long residual_objects(void);
+void fprint_residual(FILE *o);
+
+#endif

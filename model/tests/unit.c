@@ -1,0 +1,955 @@
+/*
+ * unit: tests of the vfio-model library, run with the library preloaded
+ * (LD_PRELOAD) and VFIO_MODEL_CONTROL / VFIO_MODEL_SYSFS set.
+ * Usage: unit PREFIX   -- prints "PASS: PREFIX/<test>" or "FAIL: ..." lines.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "vfio-model-client.h"
+
+static const char *prefix;
+static int ctl;
+static int nfail;
+static char why[512];
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            snprintf(why, sizeof(why), "line %d: ", __LINE__);                \
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), __VA_ARGS__); \
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), " [%s] (errno %s)", \
+                     #cond, strerror(errno));                                 \
+            return -1;                                                        \
+        }                                                                     \
+    } while (0)
+
+#define IOERR(call, e) (((call) == -1) && errno == (e))
+
+static long long C(const char *n) { return vfio_model_counter(ctl, n); }
+
+static void run(const char *name, int (*fn)(void))
+{
+    why[0] = 0;
+    int r = fn();
+    if (r == 0)
+        printf("PASS: %s/%s\n", prefix, name);
+    else {
+        printf("FAIL: %s/%s: %s\n", prefix, name, why);
+        nfail++;
+    }
+    fflush(stdout);
+}
+
+/* all model state released? */
+static int quiescent(void)
+{
+    static const char *keys[] = {
+        "fds_iommu", "fds_container", "fds_group", "fds_cdev", "fds_device", "files",
+        "iommufd_ctx", "ioas", "hwpt", "devices_bound", "devices_attached",
+        "devices_open_group", "ioas_mappings", "pinned_pages", "type1_pinned_pages",
+        "containers", "groups_open", "groups_in_container", "type1_mappings", "irq_eventfds",
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        long long v = C(keys[i]);
+        if (v != 0) {
+            snprintf(why, sizeof(why), "counter %s=%lld after cleanup", keys[i], v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define QUIET() do { if (quiescent()) return -1; } while (0)
+
+/* ------------------------------------------------------------ helpers */
+
+static int ioas_alloc(int fd, uint32_t *id)
+{
+    struct iommu_ioas_alloc a = { .size = sizeof(a) };
+    int r = ioctl(fd, IOMMU_IOAS_ALLOC, &a);
+    *id = a.out_ioas_id;
+    return r;
+}
+
+static int map(int fd, uint32_t ioas, void *va, uint64_t len, uint64_t *iova, uint32_t flags)
+{
+    struct iommu_ioas_map m = { .size = sizeof(m), .flags = flags, .ioas_id = ioas,
+                                .user_va = (uintptr_t)va, .length = len, .iova = *iova };
+    int r = ioctl(fd, IOMMU_IOAS_MAP, &m);
+    *iova = m.iova;
+    return r;
+}
+
+static int unmap(int fd, uint32_t ioas, uint64_t iova, uint64_t len, uint64_t *out)
+{
+    struct iommu_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas, .iova = iova, .length = len };
+    int r = ioctl(fd, IOMMU_IOAS_UNMAP, &u);
+    if (out)
+        *out = u.length;
+    return r;
+}
+
+static int destroy(int fd, uint32_t id)
+{
+    struct iommu_destroy d = { .size = sizeof(d), .id = id };
+    return ioctl(fd, IOMMU_DESTROY, &d);
+}
+
+static int dbind(int dev, int iommufd, uint32_t *devid)
+{
+    struct vfio_device_bind_iommufd b = { .argsz = sizeof(b), .iommufd = iommufd };
+    int r = ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &b);
+    if (r == 0)
+        *devid = b.out_devid;
+    return r;
+}
+
+static int attach(int dev, uint32_t *pt)
+{
+    struct vfio_device_attach_iommufd_pt a = { .argsz = sizeof(a), .pt_id = *pt };
+    int r = ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a);
+    *pt = a.pt_id;
+    return r;
+}
+
+static int detach(int dev)
+{
+    struct vfio_device_detach_iommufd_pt d = { .argsz = sizeof(d) };
+    return ioctl(dev, VFIO_DEVICE_DETACH_IOMMUFD_PT, &d);
+}
+
+#define CFG_OFF ((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40)
+#define BAR0_OFF ((uint64_t)VFIO_PCI_BAR0_REGION_INDEX << 40)
+
+static uint32_t rd32(int dev, uint64_t reg)
+{
+    uint32_t v = 0xdeadbeef;
+    if (pread(dev, &v, 4, BAR0_OFF + reg) != 4)
+        return 0xdeadbeef;
+    return v;
+}
+
+static int wr64(int dev, uint64_t reg, uint64_t v)
+{
+    return pwrite(dev, &v, 8, BAR0_OFF + reg) == 8 ? 0 : -1;
+}
+
+static int wr32(int dev, uint64_t reg, uint32_t v)
+{
+    return pwrite(dev, &v, 4, BAR0_OFF + reg) == 4 ? 0 : -1;
+}
+
+static int bus_master(int dev)
+{
+    uint16_t cmd = 0x6;
+    return pwrite(dev, &cmd, 2, CFG_OFF + 4) == 2 ? 0 : -1;
+}
+
+/* edu DMA: to_ram=0: RAM(iova)->buf(off), 1: buf(off)->RAM(iova) */
+static int edu_dma(int dev, uint64_t iova, uint32_t off, uint32_t cnt, int to_ram, int irq)
+{
+    if (wr64(dev, 0x80, to_ram ? 0x40000 + off : iova) ||
+        wr64(dev, 0x88, to_ram ? iova : 0x40000 + off) || wr64(dev, 0x90, cnt) ||
+        wr64(dev, 0x98, 1 | (to_ram ? 2 : 0) | (irq ? 4 : 0)))
+        return -1;
+    return (rd32(dev, 0x98) & 1) ? -1 : 0;
+}
+
+static void *pages(size_t n)
+{
+    void *p = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    memset(p, 0, n * 4096);
+    return p;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static int t_sysfs(void)
+{
+    const char *s = getenv("VFIO_MODEL_SYSFS");
+    CHECK(s, "VFIO_MODEL_SYSFS unset");
+    char p[512], buf[64] = "";
+    snprintf(p, sizeof(p), "%s/devices/0000:00:03.0/vfio-dev/vfio0/dev", s);
+    FILE *f = fopen(p, "r");
+    CHECK(f, "no %.300s", p);
+    CHECK(fgets(buf, sizeof(buf), f) != NULL, "empty dev");
+    fclose(f);
+    CHECK(!strcmp(buf, "511:0\n"), "dev=%s", buf);
+    snprintf(p, sizeof(p), "%s/devices/0000:00:04.0/iommu_group", s);
+    ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+    CHECK(n > 0, "no iommu_group link");
+    buf[n] = 0;
+    CHECK(!strcmp(strrchr(buf, '/'), "/4"), "group link %s", buf);
+    snprintf(p, sizeof(p), "%s/devices/0000:00:03.0/vendor", s);
+    f = fopen(p, "r");
+    CHECK(f && fgets(buf, sizeof(buf), f), "no vendor");
+    fclose(f);
+    CHECK(!strcmp(buf, "0x1234\n"), "vendor %s", buf);
+    struct stat st;
+    CHECK(stat("/dev/vfio/devices/vfio1", &st) == 0 && S_ISCHR(st.st_mode) &&
+              st.st_rdev == makedev(511, 1), "stat cdev");
+    CHECK(IOERR(open("/dev/vfio/devices/vfio9", O_RDWR), ENOENT), "vfio9 must not exist");
+    return 0;
+}
+
+static int t_ucmd_size(void)
+{
+    int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+    CHECK(fd >= 0, "open /dev/iommu: %s", strerror(errno));
+    CHECK(C("fds_iommu") == 1, "fds_iommu");
+    struct { struct iommu_ioas_alloc a; uint32_t tail[5]; } big;
+    memset(&big, 0, sizeof(big));
+    big.a.size = 4;
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_ALLOC, &big), EINVAL), "short size");
+    big.a.size = sizeof(big);
+    big.tail[3] = 1;
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_ALLOC, &big), E2BIG), "non-zero tail");
+    big.tail[3] = 0;
+    CHECK(ioctl(fd, IOMMU_IOAS_ALLOC, &big) == 0 && big.a.out_ioas_id, "zero tail ok");
+    big.a.flags = 1;
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_ALLOC, &big), EOPNOTSUPP), "flags");
+    CHECK(IOERR(ioctl(fd, _IO(IOMMUFD_TYPE, 0xa0), &big), ENOTTY), "unknown cmd");
+    CHECK(IOERR(destroy(fd, 77), ENOENT), "destroy unknown");
+    CHECK(C("ioas") == 1, "ioas=%lld", C("ioas"));
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+static int t_ioas_map(void)
+{
+    int fd = open("/dev/iommu", O_RDWR);
+    uint32_t ioas;
+    CHECK(fd >= 0 && ioas_alloc(fd, &ioas) == 0, "alloc");
+    /* a fresh IOAS has the full range */
+    struct iommu_iova_range r[4];
+    struct iommu_ioas_iova_ranges q = { .size = sizeof(q), .ioas_id = ioas, .num_iovas = 0,
+                                        .allowed_iovas = (uintptr_t)r };
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &q), EMSGSIZE) && q.num_iovas == 1, "EMSGSIZE");
+    q.num_iovas = 4;
+    CHECK(ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &q) == 0 && q.num_iovas == 1 && r[0].start == 0 &&
+              r[0].last == ULONG_MAX && q.out_iova_alignment == 4096, "full range");
+    char *buf = pages(16);
+    CHECK(buf, "mmap");
+    uint64_t iova = 0x100000;
+    uint32_t rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    CHECK(map(fd, ioas, buf, 8 * 4096, &iova, rw | IOMMU_IOAS_MAP_FIXED_IOVA) == 0, "map fixed");
+    CHECK(C("ioas_mappings") == 1 && C("pinned_pages") == 0, "no domain: not pinned");
+    iova = 0x104000;
+    CHECK(IOERR(map(fd, ioas, buf, 4096, &iova, rw | IOMMU_IOAS_MAP_FIXED_IOVA), EEXIST), "overlap");
+    iova = 0x200800;
+    CHECK(IOERR(map(fd, ioas, buf, 4096, &iova, rw | IOMMU_IOAS_MAP_FIXED_IOVA), EINVAL), "unaligned");
+    iova = 0x300000;
+    CHECK(IOERR(map(fd, ioas, buf, 4096, &iova, IOMMU_IOAS_MAP_FIXED_IOVA), EINVAL), "no prot");
+    CHECK(IOERR(map(fd, ioas, buf, 4096, &iova, rw | 0x80), EOPNOTSUPP), "bad flag");
+    CHECK(IOERR(map(fd, ioas, buf, 0, &iova, rw), EINVAL), "zero length");
+    iova = ULONG_MAX;
+    CHECK(IOERR(map(fd, ioas, buf, 4096, &iova, rw | IOMMU_IOAS_MAP_FIXED_IOVA), EOVERFLOW), "overflow");
+    iova = 0;
+    CHECK(IOERR(map(fd, ioas + 5, buf, 4096, &iova, rw), ENOENT), "bad ioas");
+    iova = 0;
+    CHECK(map(fd, ioas, buf + 8 * 4096, 4 * 4096, &iova, IOMMU_IOAS_MAP_READABLE) == 0, "auto map");
+    CHECK(iova + 4 * 4096 <= 0x100000 || iova >= 0x108000, "auto iova 0x%llx overlaps",
+          (unsigned long long)iova);
+    uint64_t got;
+    CHECK(IOERR(unmap(fd, ioas, 0x100000, 4096, NULL), ENOENT), "split refused");
+    CHECK(IOERR(unmap(fd, ioas, 0x100000, 0, NULL), EINVAL), "zero-length unmap");
+    CHECK(unmap(fd, ioas, 0x100000, 8 * 4096, &got) == 0 && got == 8 * 4096, "exact unmap");
+    CHECK(IOERR(unmap(fd, ioas, 0x100000, 8 * 4096, NULL), ENOENT), "unmap twice");
+    CHECK(unmap(fd, ioas, 0, UINT64_MAX, &got) == 0 && got == 4 * 4096, "unmap all: %llu",
+          (unsigned long long)got);
+    CHECK(unmap(fd, ioas, 0, UINT64_MAX, &got) == 0 && got == 0, "unmap all of nothing");
+    CHECK(C("ioas_mappings") == 0, "mappings left");
+    CHECK(destroy(fd, ioas) == 0 && C("ioas") == 0, "destroy");
+    close(fd);
+    munmap(buf, 16 * 4096);
+    QUIET();
+    return 0;
+}
+
+static int t_allow_option(void)
+{
+    int fd = open("/dev/iommu", O_RDWR);
+    struct iommu_option o = { .size = sizeof(o), .option_id = IOMMU_OPTION_RLIMIT_MODE,
+                              .op = IOMMU_OPTION_OP_GET };
+    CHECK(ioctl(fd, IOMMU_OPTION, &o) == 0 && o.val64 == 0, "rlimit get");
+    o.op = IOMMU_OPTION_OP_SET;
+    o.val64 = 2;
+    CHECK(IOERR(ioctl(fd, IOMMU_OPTION, &o), EINVAL), "rlimit 2");
+    o.val64 = 1;
+    CHECK(ioctl(fd, IOMMU_OPTION, &o) == 0, "rlimit set 1");
+    o.op = IOMMU_OPTION_OP_GET;
+    CHECK(ioctl(fd, IOMMU_OPTION, &o) == 0 && o.val64 == 1, "rlimit get 1");
+    o.object_id = 3;
+    CHECK(IOERR(ioctl(fd, IOMMU_OPTION, &o), EINVAL), "rlimit object id");
+    uint32_t ioas;
+    CHECK(ioas_alloc(fd, &ioas) == 0, "alloc");
+    o.object_id = 0;
+    o.op = IOMMU_OPTION_OP_SET;
+    o.val64 = 0;
+    CHECK(IOERR(ioctl(fd, IOMMU_OPTION, &o), EBUSY), "rlimit with objects");
+    struct iommu_option h = { .size = sizeof(h), .option_id = IOMMU_OPTION_HUGE_PAGES,
+                              .op = IOMMU_OPTION_OP_SET, .object_id = ioas, .val64 = 0 };
+    CHECK(ioctl(fd, IOMMU_OPTION, &h) == 0, "huge set");
+    h.op = IOMMU_OPTION_OP_GET;
+    CHECK(ioctl(fd, IOMMU_OPTION, &h) == 0 && h.val64 == 0, "huge get");
+    h.object_id = 99;
+    CHECK(IOERR(ioctl(fd, IOMMU_OPTION, &h), ENOENT), "huge bad id");
+    h.option_id = 9;
+    CHECK(IOERR(ioctl(fd, IOMMU_OPTION, &h), EOPNOTSUPP), "unknown option");
+    /* ALLOW_IOVAS steers automatic allocation */
+    struct iommu_iova_range al[2] = { { 0x10000000, 0x1fffffff }, { 0x18000000, 0x2fffffff } };
+    struct iommu_ioas_allow_iovas a = { .size = sizeof(a), .ioas_id = ioas, .num_iovas = 2,
+                                        .allowed_iovas = (uintptr_t)al };
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &a), EINVAL), "overlapping allowed");
+    a.num_iovas = 1;
+    CHECK(ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &a) == 0, "allow");
+    char *buf = pages(2);
+    uint64_t iova = 0;
+    CHECK(map(fd, ioas, buf, 8192, &iova, IOMMU_IOAS_MAP_READABLE) == 0 && iova >= 0x10000000 &&
+              iova + 8192 - 1 <= 0x1fffffff, "auto iova in allowed: 0x%llx", (unsigned long long)iova);
+    close(fd);
+    munmap(buf, 8192);
+    QUIET();
+    return 0;
+}
+
+static int t_cdev_bind_attach(void)
+{
+    int fd = open("/dev/iommu", O_RDWR);
+    int dev = open("/dev/vfio/devices/vfio0", O_RDWR);
+    CHECK(fd >= 0 && dev >= 0, "open");
+    struct stat st;
+    CHECK(fstat(dev, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(511, 0), "fstat");
+    struct vfio_device_info di = { .argsz = sizeof(di) };
+    CHECK(IOERR(ioctl(dev, VFIO_DEVICE_GET_INFO, &di), EINVAL), "no access before bind");
+    uint32_t devid;
+    struct vfio_device_bind_iommufd b = { .argsz = sizeof(b), .flags = 1, .iommufd = fd };
+    CHECK(IOERR(ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL), "bind flags");
+    int pfd[2];
+    CHECK(pipe(pfd) == 0, "pipe");
+    CHECK(IOERR(dbind(dev, pfd[0], &devid), EBADFD), "bind to a pipe");
+    CHECK(IOERR(dbind(dev, 1000, &devid), EBADF), "bind to a closed fd");
+    close(pfd[0]);
+    close(pfd[1]);
+    CHECK(dbind(dev, fd, &devid) == 0 && devid, "bind");
+    CHECK(IOERR(dbind(dev, fd, &devid), EINVAL), "bind twice");
+    CHECK(C("devices_bound") == 1, "bound");
+    CHECK(ioctl(dev, VFIO_DEVICE_GET_INFO, &di) == 0 && di.num_regions == 9 && di.num_irqs == 5 &&
+              (di.flags & VFIO_DEVICE_FLAGS_PCI), "get info");
+    /* hw info */
+    struct iommu_hw_info_vtd vtd;
+    struct iommu_hw_info hi = { .size = sizeof(hi), .dev_id = devid, .data_len = sizeof(vtd),
+                                .data_uptr = (uintptr_t)&vtd };
+    CHECK(ioctl(fd, IOMMU_GET_HW_INFO, &hi) == 0 && hi.out_data_type == IOMMU_HW_INFO_TYPE_INTEL_VTD &&
+              (hi.out_capabilities & IOMMU_HW_CAP_DIRTY_TRACKING) && hi.data_len == sizeof(vtd),
+          "hw info");
+    hi.dev_id = devid + 40;
+    CHECK(IOERR(ioctl(fd, IOMMU_GET_HW_INFO, &hi), ENOENT), "hw info bad dev");
+    uint32_t ioas, pt;
+    CHECK(ioas_alloc(fd, &ioas) == 0, "alloc");
+    char *buf = pages(8);
+    uint64_t iova = 0x100000;
+    CHECK(map(fd, ioas, buf, 8 * 4096, &iova, IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
+              IOMMU_IOAS_MAP_FIXED_IOVA) == 0, "map");
+    pt = ioas + 50;
+    CHECK(IOERR(attach(dev, &pt), ENOENT), "attach to nothing");
+    pt = devid;
+    CHECK(IOERR(attach(dev, &pt), ENOENT), "attach to a device id");
+    pt = ioas;
+    CHECK(attach(dev, &pt) == 0 && pt != ioas, "attach to ioas gives hwpt id");
+    CHECK(C("hwpt") == 1 && C("hwpt_auto") == 1 && C("devices_attached") == 1, "auto domain");
+    CHECK(C("pinned_pages") == 8, "pinned once a domain exists: %lld", C("pinned_pages"));
+    struct iommu_iova_range r[4];
+    struct iommu_ioas_iova_ranges q = { .size = sizeof(q), .ioas_id = ioas, .num_iovas = 4,
+                                        .allowed_iovas = (uintptr_t)r };
+    CHECK(ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &q) == 0 && q.num_iovas == 2 &&
+              r[0].last == 0xfedfffff && r[1].start == 0xfef00000, "MSI hole reserved");
+    iova = 0xfee00000;
+    CHECK(IOERR(map(fd, ioas, buf, 4096, &iova, IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA),
+                EINVAL), "map into the hole");
+    CHECK(IOERR(destroy(fd, ioas), EBUSY), "ioas busy");
+    CHECK(IOERR(destroy(fd, pt), EBUSY), "hwpt busy");
+    CHECK(IOERR(destroy(fd, devid), EBUSY), "device busy");
+    /* second attach to the same IOAS reuses the domain */
+    uint32_t pt2 = ioas;
+    CHECK(attach(dev, &pt2) == 0 && pt2 == pt && C("hwpt") == 1, "reattach");
+    CHECK(detach(dev) == 0 && C("hwpt") == 0 && C("devices_attached") == 0, "detach drops auto domain");
+    CHECK(C("pinned_pages") == 0, "unpinned without domain");
+    CHECK(destroy(fd, ioas) == 0, "destroy ioas");
+    /* closing the iommufd first: the bound device keeps the ctx */
+    close(fd);
+    CHECK(C("iommufd_ctx") == 1, "ctx held by bound device");
+    close(dev);
+    munmap(buf, 8 * 4096);
+    QUIET();
+    return 0;
+}
+
+struct env {
+    int fd, dev;
+    uint32_t devid, ioas, hwpt;
+    char *buf;
+};
+
+static int setup_cdev(struct env *e, const char *path, uint32_t hwpt_flags)
+{
+    e->fd = open("/dev/iommu", O_RDWR);
+    e->dev = open(path, O_RDWR);
+    CHECK(e->fd >= 0 && e->dev >= 0, "open");
+    CHECK(dbind(e->dev, e->fd, &e->devid) == 0, "bind");
+    CHECK(ioas_alloc(e->fd, &e->ioas) == 0, "alloc");
+    struct iommu_hwpt_alloc h = { .size = sizeof(h), .flags = hwpt_flags, .dev_id = e->devid,
+                                  .pt_id = e->ioas };
+    CHECK(ioctl(e->fd, IOMMU_HWPT_ALLOC, &h) == 0, "hwpt alloc: %s", strerror(errno));
+    e->hwpt = h.out_hwpt_id;
+    uint32_t pt = e->hwpt;
+    CHECK(attach(e->dev, &pt) == 0 && pt == e->hwpt, "attach hwpt");
+    e->buf = pages(16);
+    CHECK(e->buf, "mmap");
+    uint64_t iova = 0x100000;
+    CHECK(map(e->fd, e->ioas, e->buf, 8 * 4096, &iova, IOMMU_IOAS_MAP_READABLE |
+              IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_FIXED_IOVA) == 0, "map rw");
+    iova = 0x200000;
+    CHECK(map(e->fd, e->ioas, e->buf + 8 * 4096, 4 * 4096, &iova, IOMMU_IOAS_MAP_READABLE |
+              IOMMU_IOAS_MAP_FIXED_IOVA) == 0, "map ro");
+    CHECK(bus_master(e->dev) == 0, "bus master");
+    return 0;
+}
+
+static void teardown(struct env *e)
+{
+    close(e->dev);
+    close(e->fd);
+    munmap(e->buf, 16 * 4096);
+}
+
+static int t_edu_regs(void)
+{
+    struct env e;
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", 0))
+        return -1;
+    CHECK(rd32(e.dev, 0) == 0x010000ed, "ident 0x%x", rd32(e.dev, 0));
+    CHECK(wr32(e.dev, 4, 0x12345678) == 0 && rd32(e.dev, 4) == ~0x12345678u, "liveness");
+    CHECK(wr32(e.dev, 8, 5) == 0 && rd32(e.dev, 8) == 120, "factorial");
+    uint16_t v;
+    CHECK(pread(e.dev, &v, 2, CFG_OFF) == 2 && v == 0x1234, "vendor");
+    CHECK(pread(e.dev, &v, 2, CFG_OFF + 2) == 2 && v == 0x11e8, "device");
+    struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_BAR0_REGION_INDEX };
+    CHECK(ioctl(e.dev, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0 && ri.size == 1 << 20 &&
+              ri.flags == (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE) &&
+              ri.offset == BAR0_OFF, "bar0 info");
+    ri.index = 9;
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_GET_REGION_INFO, &ri), EINVAL), "region 9");
+    ri.argsz = 8;
+    ri.index = 0;
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_GET_REGION_INFO, &ri), EINVAL), "argsz small");
+    CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, e.dev, BAR0_OFF) == MAP_FAILED, "bar0 not mmapable");
+    struct vfio_irq_info ii = { .argsz = sizeof(ii), .index = VFIO_PCI_MSI_IRQ_INDEX };
+    CHECK(ioctl(e.dev, VFIO_DEVICE_GET_IRQ_INFO, &ii) == 0 && ii.count == 1, "msi info");
+    CHECK(ioctl(e.dev, VFIO_DEVICE_RESET) == 0 && rd32(e.dev, 8) == 0, "reset");
+    struct { struct vfio_device_feature f; struct vfio_device_feature_bus_master bm; } ft = {
+        .f = { .argsz = sizeof(ft), .flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIGRATION } };
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_FEATURE, &ft), ENOTTY), "no migration");
+    ft.f.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_BUS_MASTER;
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_FEATURE, &ft), EINVAL), "get+set");
+    ft.f.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_BUS_MASTER;
+    ft.bm.op = VFIO_DEVICE_FEATURE_SET_MASTER;
+    CHECK(ioctl(e.dev, VFIO_DEVICE_FEATURE, &ft) == 0, "bus master feature");
+    CHECK(pread(e.dev, &v, 2, CFG_OFF + 4) == 2 && (v & 4), "bus master bit");
+    teardown(&e);
+    QUIET();
+    return 0;
+}
+
+static int t_dma_dirty(void)
+{
+    struct env e;
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
+        return -1;
+    struct iommu_hwpt_set_dirty_tracking sd = { .size = sizeof(sd), .hwpt_id = e.hwpt,
+                                                .flags = IOMMU_HWPT_DIRTY_TRACKING_ENABLE };
+    CHECK(ioctl(e.fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd) == 0, "enable dirty");
+    for (int i = 0; i < 1024; i++)
+        e.buf[i] = (char)(i * 7 + 3);
+    long long ops = C("dma_ops");
+    CHECK(edu_dma(e.dev, 0x100000, 0, 1024, 0, 0) == 0, "dma RAM->dev");
+    CHECK(edu_dma(e.dev, 0x100000 + 3 * 4096 + 100, 0, 1024, 1, 0) == 0, "dma dev->RAM");
+    CHECK(C("dma_ops") == ops + 2, "dma_ops");
+    CHECK(!memcmp(e.buf, e.buf + 3 * 4096 + 100, 1024), "bytes round trip");
+    uint64_t bm[2] = { 0, 0 };
+    struct iommu_hwpt_get_dirty_bitmap g = { .size = sizeof(g), .hwpt_id = e.hwpt, .iova = 0x100000,
+                                             .length = 8 * 4096, .page_size = 4096,
+                                             .data = (uintptr_t)bm,
+                                             .flags = IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR };
+    CHECK(ioctl(e.fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g) == 0 && bm[0] == (1u << 3),
+          "dirty page 3 only: 0x%llx", (unsigned long long)bm[0]);
+    bm[0] = 0;
+    g.flags = 0;
+    CHECK(ioctl(e.fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g) == 0 && bm[0] == (1u << 3), "still dirty (no-clear)");
+    bm[0] = 0;
+    CHECK(ioctl(e.fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g) == 0 && bm[0] == 0, "cleared");
+    g.page_size = 3000;
+    CHECK(IOERR(ioctl(e.fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g), EINVAL), "bad page size");
+    g.page_size = 4096;
+    g.flags = 8;
+    CHECK(IOERR(ioctl(e.fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g), EOPNOTSUPP), "bad flags");
+    CHECK(C("dirty_bitmap_queries") >= 3, "queries counted");
+    /* faults: unmapped IOVA, read-only IOVA for a device write */
+    long long f0 = C("dma_faults");
+    memset(e.buf + 8 * 4096, 0x5a, 4096);
+    CHECK(edu_dma(e.dev, 0x900000, 0, 64, 0, 0) == 0 && C("dma_faults") == f0 + 1, "unmapped fault");
+    CHECK(edu_dma(e.dev, 0x200000, 0, 64, 1, 0) == 0 && C("dma_faults") == f0 + 2, "ro fault");
+    CHECK((unsigned char)e.buf[8 * 4096] == 0x5a, "read-only memory untouched");
+    CHECK(edu_dma(e.dev, 0x200000, 0, 64, 0, 0) == 0 && C("dma_faults") == f0 + 2, "ro readable");
+    /* a plain domain refuses dirty tracking */
+    struct iommu_hwpt_alloc h = { .size = sizeof(h), .dev_id = e.devid, .pt_id = e.ioas };
+    CHECK(ioctl(e.fd, IOMMU_HWPT_ALLOC, &h) == 0, "plain hwpt");
+    sd.hwpt_id = h.out_hwpt_id;
+    CHECK(IOERR(ioctl(e.fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd), EOPNOTSUPP), "plain: no dirty");
+    CHECK(destroy(e.fd, h.out_hwpt_id) == 0, "destroy unused hwpt");
+    /* IOMMU without dirty tracking */
+    CHECK(vfio_model_set(ctl, "dirty_tracking", 0) == 0, "set");
+    h.flags = IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+    CHECK(IOERR(ioctl(e.fd, IOMMU_HWPT_ALLOC, &h), EOPNOTSUPP), "dirty unsupported");
+    CHECK(vfio_model_set(ctl, "dirty_tracking", 1) == 0, "set");
+    teardown(&e);
+    QUIET();
+    return 0;
+}
+
+static int t_copy_pin(void)
+{
+    struct env e;
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", 0))
+        return -1;
+    CHECK(C("pinned_pages") == 12, "pinned %lld", C("pinned_pages"));
+    uint32_t ioas2;
+    CHECK(ioas_alloc(e.fd, &ioas2) == 0, "alloc 2");
+    int dev2 = open("/dev/vfio/devices/vfio1", O_RDWR);
+    uint32_t devid2, pt = ioas2;
+    CHECK(dev2 >= 0 && dbind(dev2, e.fd, &devid2) == 0 && attach(dev2, &pt) == 0, "dev2");
+    struct iommu_ioas_copy cp = { .size = sizeof(cp), .dst_ioas_id = ioas2, .src_ioas_id = e.ioas,
+                                  .length = 8 * 4096, .src_iova = 0x100000, .dst_iova = 0x500000,
+                                  .flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+                                           IOMMU_IOAS_MAP_WRITEABLE };
+    CHECK(ioctl(e.fd, IOMMU_IOAS_COPY, &cp) == 0, "copy: %s", strerror(errno));
+    CHECK(C("pinned_pages") == 12, "copy pins once: %lld", C("pinned_pages"));
+    CHECK(C("ioas_mappings") == 3, "3 mappings");
+    cp.src_iova = 0x900000;
+    CHECK(IOERR(ioctl(e.fd, IOMMU_IOAS_COPY, &cp), ENOENT), "copy of unmapped");
+    /* the copy is the same memory: DMA through dev2 */
+    CHECK(bus_master(dev2) == 0, "bm2");
+    memset(e.buf, 0x11, 64);
+    CHECK(edu_dma(dev2, 0x500000, 0, 64, 0, 0) == 0, "dma via copy");
+    memset(e.buf, 0, 64);
+    CHECK(edu_dma(dev2, 0x500000 + 4096, 0, 64, 1, 0) == 0, "dma back");
+    CHECK((unsigned char)e.buf[4096] == 0x11, "copied pages shared");
+    /* unmapping the source keeps the copy pinned */
+    CHECK(unmap(e.fd, e.ioas, 0x100000, 8 * 4096, NULL) == 0, "unmap src");
+    CHECK(C("pinned_pages") == 12, "still pinned by copy: %lld", C("pinned_pages"));
+    CHECK(unmap(e.fd, ioas2, 0, UINT64_MAX, NULL) == 0 && C("pinned_pages") == 4, "unpinned");
+    /* pin limit */
+    CHECK(vfio_model_set(ctl, "pin_limit", 6) == 0, "set limit");
+    uint64_t iova = 0x700000;
+    CHECK(IOERR(map(e.fd, ioas2, e.buf, 8 * 4096, &iova, IOMMU_IOAS_MAP_READABLE |
+                IOMMU_IOAS_MAP_FIXED_IOVA), ENOMEM), "over the pin limit");
+    CHECK(C("pinned_pages") == 4 && C("ioas_mappings") == 1, "nothing left behind");
+    CHECK(map(e.fd, ioas2, e.buf, 2 * 4096, &iova, IOMMU_IOAS_MAP_READABLE |
+              IOMMU_IOAS_MAP_FIXED_IOVA) == 0, "under the limit");
+    CHECK(vfio_model_set(ctl, "pin_limit", 0) == 0, "unset limit");
+    close(dev2);
+    teardown(&e);
+    QUIET();
+    return 0;
+}
+
+static int t_irqs(void)
+{
+    struct env e;
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", 0))
+        return -1;
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct { struct vfio_irq_set s; int32_t fd; } is = {
+        .s = { .argsz = sizeof(is), .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+               .index = VFIO_PCI_INTX_IRQ_INDEX, .start = 0, .count = 1 }, .fd = efd };
+    CHECK(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &is) == 0, "intx eventfd");
+    CHECK(C("irq_eventfds") == 1, "eventfd held");
+    uint64_t n = 0;
+    CHECK(wr32(e.dev, 0x60, 0x8) == 0 && read(efd, &n, 8) == 8 && n == 1, "raise -> intx");
+    CHECK(rd32(e.dev, 0x24) == 0x8, "irq status");
+    CHECK(wr32(e.dev, 0x60, 0x10) == 0 && read(efd, &n, 8) == -1 && errno == EAGAIN, "automasked");
+    struct vfio_irq_set um = { .argsz = sizeof(um), .flags = VFIO_IRQ_SET_DATA_NONE |
+                               VFIO_IRQ_SET_ACTION_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX,
+                               .count = 1 };
+    CHECK(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &um) == 0 && read(efd, &n, 8) == 8, "unmask re-fires");
+    CHECK(wr32(e.dev, 0x64, 0x18) == 0 && ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &um) == 0 &&
+              read(efd, &n, 8) == -1, "acked: quiet");
+    /* MSI while INTx enabled is refused; switch over */
+    int mfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    is.s.index = VFIO_PCI_MSI_IRQ_INDEX;
+    is.fd = mfd;
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &is), EINVAL), "msi while intx");
+    struct vfio_irq_set off = { .argsz = sizeof(off), .flags = VFIO_IRQ_SET_DATA_NONE |
+                                VFIO_IRQ_SET_ACTION_TRIGGER, .index = VFIO_PCI_INTX_IRQ_INDEX };
+    CHECK(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &off) == 0, "intx off");
+    CHECK(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &is) == 0, "msi on");
+    e.buf[0] = 1;
+    CHECK(edu_dma(e.dev, 0x100000, 0, 8, 0, 1) == 0 && read(mfd, &n, 8) == 8 && n == 1,
+          "dma completion irq via msi");
+    CHECK(rd32(e.dev, 0x24) & 0x100, "dma irq status");
+    is.s.count = 2;
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &is), EINVAL), "count beyond");
+    is.s.count = 1;
+    is.s.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_ACTION_TRIGGER;
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &is), EINVAL), "two data types");
+    is.s.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+    is.s.argsz = sizeof(is.s);
+    CHECK(IOERR(ioctl(e.dev, VFIO_DEVICE_SET_IRQS, &is), EINVAL), "argsz without data");
+    /* closing the device releases the eventfds */
+    teardown(&e);
+    close(efd);
+    close(mfd);
+    QUIET();
+    return 0;
+}
+
+static int t_type1(void)
+{
+    int c = open("/dev/vfio/vfio", O_RDWR);
+    CHECK(c >= 0, "open container");
+    CHECK(ioctl(c, VFIO_GET_API_VERSION) == VFIO_API_VERSION, "api");
+    CHECK(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) == 1, "type1v2");
+    CHECK(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_SPAPR_TCE_v2_IOMMU) == 0, "no spapr");
+    CHECK(IOERR(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL), "no group yet");
+    int g = open("/dev/vfio/3", O_RDWR);
+    CHECK(g >= 0, "open group");
+    CHECK(IOERR(open("/dev/vfio/3", O_RDWR), EBUSY), "group opened once");
+    CHECK(IOERR(open("/dev/vfio/42", O_RDWR), ENOENT), "no group 42");
+    struct vfio_group_status gs = { .argsz = sizeof(gs) };
+    CHECK(ioctl(g, VFIO_GROUP_GET_STATUS, &gs) == 0 && gs.flags == VFIO_GROUP_FLAGS_VIABLE, "viable");
+    CHECK(IOERR(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0"), EINVAL), "device before container");
+    CHECK(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c) == 0, "set container");
+    CHECK(IOERR(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c), EINVAL), "set twice");
+    CHECK(ioctl(g, VFIO_GROUP_GET_STATUS, &gs) == 0 && (gs.flags & VFIO_GROUP_FLAGS_CONTAINER_SET), "set");
+    CHECK(IOERR(ioctl(c, VFIO_SET_IOMMU, 42), ENODEV), "bad type");
+    CHECK(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0, "set iommu");
+    CHECK(IOERR(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EBUSY), "set iommu twice");
+    /* GET_INFO: first learn the size, then walk the capability chain */
+    struct vfio_iommu_type1_info small = { .argsz = sizeof(small) };
+    CHECK(ioctl(c, VFIO_IOMMU_GET_INFO, &small) == 0 && small.argsz > sizeof(small) &&
+              (small.flags & VFIO_IOMMU_INFO_CAPS) && small.cap_offset == 0, "info size");
+    char *ib = calloc(1, small.argsz);
+    struct vfio_iommu_type1_info *info = (void *)ib;
+    info->argsz = small.argsz;
+    CHECK(ioctl(c, VFIO_IOMMU_GET_INFO, info) == 0 && info->cap_offset, "info caps");
+    CHECK(info->iova_pgsizes & 4096, "pgsizes");
+    int seen = 0;
+    for (uint32_t off = info->cap_offset; off; ) {
+        struct vfio_info_cap_header *h = (void *)(ib + off);
+        if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+            struct vfio_iommu_type1_info_cap_iova_range *r = (void *)h;
+            CHECK(r->nr_iovas == 2 && r->iova_ranges[0].end == 0xfedfffff, "iova ranges");
+            seen |= 1;
+        } else if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION) {
+            seen |= 2;
+        } else if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+            seen |= 4;
+        }
+        off = h->next;
+    }
+    free(ib);
+    CHECK(seen == 7, "caps seen %d", seen);
+    int dev = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0");
+    CHECK(dev >= 0, "device fd");
+    CHECK(IOERR(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:04.0"), ENODEV), "not in group");
+    int cdev = open("/dev/vfio/devices/vfio0", O_RDWR), ifd = open("/dev/iommu", O_RDWR);
+    uint32_t devid;
+    CHECK(IOERR(dbind(cdev, ifd, &devid), EBUSY), "cdev busy while opened via group");
+    close(cdev);
+    close(ifd);
+    char *buf = pages(8);
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)buf,
+                                          .iova = 0x100000, .size = 8 * 4096 };
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map");
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EEXIST), "map twice");
+    CHECK(C("type1_mappings") == 1 && C("type1_pinned_pages") == 8, "pinned");
+    m.iova = 0xfee00000;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EINVAL), "map into msi hole");
+    m.iova = 0x300000;
+    m.flags = 0;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EINVAL), "no prot");
+    m.flags = VFIO_DMA_MAP_FLAG_READ;
+    m.size = 100;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EINVAL), "unaligned size");
+    m.argsz = 8;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EINVAL), "argsz");
+    /* dirty logging + DMA through the device */
+    struct vfio_iommu_type1_dirty_bitmap d = { .argsz = sizeof(d), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START };
+    CHECK(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &d) == 0, "dirty start");
+    CHECK(bus_master(dev) == 0, "bm");
+    strcpy(buf, "legacy type1 dma");
+    CHECK(edu_dma(dev, 0x100000, 0, 32, 0, 0) == 0 && edu_dma(dev, 0x102000, 0, 32, 1, 0) == 0, "dma");
+    CHECK(!strcmp(buf + 0x2000, "legacy type1 dma"), "type1 round trip");
+    uint64_t bits = 0;
+    struct { struct vfio_iommu_type1_dirty_bitmap d; struct vfio_iommu_type1_dirty_bitmap_get g; } gb = {
+        .d = { .argsz = sizeof(gb), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
+        .g = { .iova = 0x100000, .size = 8 * 4096,
+               .bitmap = { .pgsize = 4096, .size = 8, .data = (__u64 *)&bits } } };
+    CHECK(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &gb) == 0 && bits == 4, "type1 dirty 0x%llx",
+          (unsigned long long)bits);
+    gb.g.size = 4096;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &gb), EINVAL), "bitmap splits a mapping");
+    d.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &d), EINVAL), "two flags");
+    CHECK(edu_dma(dev, 0x104000, 0, 32, 1, 0) == 0, "dma 2");
+    /* unmap with dirty bitmap */
+    bits = 0;
+    struct { struct vfio_iommu_type1_dma_unmap u; struct vfio_bitmap b; } ub = {
+        .u = { .argsz = sizeof(ub), .flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, .iova = 0x100000,
+               .size = 8 * 4096 },
+        .b = { .pgsize = 4096, .size = 8, .data = (__u64 *)&bits } };
+    struct vfio_iommu_type1_dma_unmap u1 = { .argsz = sizeof(u1), .iova = 0x100000, .size = 4096 };
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u1), EINVAL), "no split unmap");
+    CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &ub) == 0 && ub.u.size == 8 * 4096 && bits == 0x10,
+          "unmap+bitmap 0x%llx", (unsigned long long)bits);
+    CHECK(C("type1_pinned_pages") == 0, "unpinned");
+    long long f0 = C("dma_faults");
+    CHECK(edu_dma(dev, 0x100000, 0, 32, 0, 0) == 0 && C("dma_faults") == f0 + 1, "fault after unmap");
+    m = (struct vfio_iommu_type1_dma_map){ .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ,
+                                           .vaddr = (uintptr_t)buf, .iova = 0x100000, .size = 4096 };
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map again");
+    struct vfio_iommu_type1_dma_unmap ua = { .argsz = sizeof(ua), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
+    CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &ua) == 0 && ua.size == 4096, "unmap all");
+    CHECK(IOERR(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EBUSY), "unset with device open");
+    close(dev);
+    CHECK(ioctl(g, VFIO_GROUP_UNSET_CONTAINER) == 0, "unset");
+    CHECK(C("containers_iommu_set") == 0, "container lost its iommu");
+    close(g);
+    close(c);
+    munmap(buf, 8 * 4096);
+    QUIET();
+    return 0;
+}
+
+static int t_fault_injection(void)
+{
+    int fd = open("/dev/iommu", O_RDWR);
+    uint32_t a, b, c2;
+    CHECK(vfio_model_fail(ctl, "IOMMU_IOAS_ALLOC", 2, "ENOMEM") == 0, "arm");
+    CHECK(ioas_alloc(fd, &a) == 0, "first ok");
+    CHECK(IOERR(ioas_alloc(fd, &b), ENOMEM), "second fails");
+    CHECK(ioas_alloc(fd, &c2) == 0, "third ok");
+    CHECK(C("ioas") == 2 && C("faults_injected") >= 1, "counts");
+    CHECK(vfio_model_fail(ctl, "NO_SUCH_IOCTL", 1, "EIO") == -1, "bad name refused");
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+/* The kernel selftests' fail-nth idea: fail the Nth step (internal
+ * allocation or ioctl) of a full sequence, unwind, check nothing leaks. */
+static int sequence(void)
+{
+    int r = -1, fd = -1, dev = -1;
+    char *buf = pages(4);
+    uint32_t ioas, devid, pt;
+    uint64_t iova = 0x100000;
+    fd = open("/dev/iommu", O_RDWR);
+    if (fd < 0)
+        goto out;
+    dev = open("/dev/vfio/devices/vfio1", O_RDWR);
+    if (dev < 0)
+        goto out;
+    if (ioas_alloc(fd, &ioas) || dbind(dev, fd, &devid))
+        goto out;
+    if (map(fd, ioas, buf, 4 * 4096, &iova, IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
+            IOMMU_IOAS_MAP_FIXED_IOVA))
+        goto out;
+    struct iommu_hwpt_alloc h = { .size = sizeof(h), .flags = IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+                                  .dev_id = devid, .pt_id = ioas };
+    if (ioctl(fd, IOMMU_HWPT_ALLOC, &h))
+        goto out;
+    pt = h.out_hwpt_id;
+    if (attach(dev, &pt))
+        goto out;
+    pt = ioas;
+    if (attach(dev, &pt))   /* replace with an automatic domain */
+        goto out;
+    uint64_t iova2 = 0;
+    if (map(fd, ioas, buf, 4096, &iova2, IOMMU_IOAS_MAP_READABLE))
+        goto out;
+    struct iommu_ioas_copy cp = { .size = sizeof(cp), .dst_ioas_id = ioas, .src_ioas_id = ioas,
+                                  .length = 4096, .src_iova = 0x100000, .dst_iova = 0,
+                                  .flags = IOMMU_IOAS_MAP_READABLE };
+    if (ioctl(fd, IOMMU_IOAS_COPY, &cp))
+        goto out;
+    if (unmap(fd, ioas, 0x100000, 4 * 4096, NULL) || detach(dev))
+        goto out;
+    r = 0;
+out:
+    if (dev >= 0)
+        close(dev);
+    if (fd >= 0)
+        close(fd);
+    munmap(buf, 4 * 4096);
+    return r;
+}
+
+static int fail_nth(const char *what, const char *err)
+{
+    int n;
+    for (n = 1; n < 200; n++) {
+        CHECK(vfio_model_cmd(ctl, "fail-clear", why, sizeof(why)) > 0, "clear");
+        CHECK(vfio_model_fail(ctl, what, n, err) == 0, "arm %s %d", what, n);
+        int r = sequence();
+        long long armed = C("faults_armed");
+        if (quiescent()) {
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), " (after %s #%d)", what, n);
+            return -1;
+        }
+        if (armed == 1) {       /* the sequence ran out before the Nth */
+            CHECK(r == 0, "sequence failed without injection at n=%d", n);
+            break;
+        }
+        CHECK(r == -1, "injected failure #%d not reported", n);
+    }
+    vfio_model_cmd(ctl, "fail-clear", why, sizeof(why));
+    why[0] = 0;
+    CHECK(n > 3 && n < 200, "sequence length %d", n);
+    return 0;
+}
+
+static int t_fail_nth_alloc(void) { return fail_nth("alloc", "ENOMEM"); }
+static int t_fail_nth_ioctl(void) { return fail_nth("any", "EIO"); }
+
+static int t_dup_and_spapr_off(void)
+{
+    int fd = open("/dev/iommu", O_RDWR);
+    uint32_t ioas;
+    CHECK(ioas_alloc(fd, &ioas) == 0, "alloc");
+    int d = dup(fd);
+    close(fd);
+    CHECK(C("iommufd_ctx") == 1, "dup keeps the ctx");
+    CHECK(destroy(d, ioas) == 0, "same ctx through the dup");
+    close(d);
+    QUIET();
+    return 0;
+}
+
+/* sPAPR TCE v2 container (run with VFIO_MODEL_SPAPR=1) */
+static int t_spapr(void)
+{
+    int c = open("/dev/vfio/vfio", O_RDWR), g = open("/dev/vfio/3", O_RDWR);
+    CHECK(c >= 0 && g >= 0, "open");
+    CHECK(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) == 0 &&
+              ioctl(c, VFIO_CHECK_EXTENSION, VFIO_SPAPR_TCE_v2_IOMMU) == 1, "extensions");
+    CHECK(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c) == 0, "set container");
+    CHECK(IOERR(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), ENODEV), "no type1 here");
+    CHECK(ioctl(c, VFIO_SET_IOMMU, VFIO_SPAPR_TCE_v2_IOMMU) == 0, "set spapr");
+    struct vfio_iommu_spapr_tce_info ti = { .argsz = sizeof(ti) };
+    CHECK(ioctl(c, VFIO_IOMMU_SPAPR_TCE_GET_INFO, &ti) == 0 && ti.dma32_window_size == 1u << 30 &&
+              (ti.flags & VFIO_IOMMU_SPAPR_INFO_DDW) && (ti.ddw.pgsizes & 4096), "tce info");
+    CHECK(C("spapr_windows") == 1, "default window");
+    struct vfio_iommu_spapr_tce_remove rm = { .argsz = sizeof(rm), .start_addr = 0 };
+    CHECK(ioctl(c, VFIO_IOMMU_SPAPR_TCE_REMOVE, &rm) == 0 && C("spapr_windows") == 0, "remove default");
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_SPAPR_TCE_REMOVE, &rm), EINVAL), "remove twice");
+    struct vfio_iommu_spapr_tce_create cr = { .argsz = sizeof(cr), .page_shift = 16,
+                                              .window_size = 1ULL << 32, .levels = 1 };
+    CHECK(ioctl(c, VFIO_IOMMU_SPAPR_TCE_CREATE, &cr) == 0 && cr.start_addr == 0, "create window");
+    cr.page_shift = 13;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_SPAPR_TCE_CREATE, &cr), EINVAL), "bad page shift");
+    char *buf = pages(16);
+    struct vfio_iommu_spapr_register_memory rg = { .argsz = sizeof(rg), .vaddr = (uintptr_t)buf,
+                                                   .size = 16 * 4096 };
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)buf,
+                                          .iova = 0x10000, .size = 0x10000 };
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EINVAL), "map without preregistration");
+    CHECK(ioctl(c, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, &rg) == 0 && C("type1_pinned_pages") == 16,
+          "preregister pins");
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, &rg), EBUSY), "register twice");
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0 && C("type1_pinned_pages") == 16, "map in window");
+    m.iova = 1ULL << 33;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), ENXIO), "map outside windows");
+    int dev = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0");
+    CHECK(dev >= 0 && bus_master(dev) == 0, "device");
+    strcpy(buf, "spapr tce dma");
+    CHECK(edu_dma(dev, 0x10000, 0, 16, 0, 0) == 0 && edu_dma(dev, 0x18000, 0, 16, 1, 0) == 0 &&
+              !strcmp(buf + 0x8000, "spapr tce dma"), "dma through the TCE window");
+    struct vfio_eeh_pe_op eo = { .argsz = sizeof(eo), .op = VFIO_EEH_PE_GET_STATE };
+    CHECK(ioctl(c, VFIO_EEH_PE_OP, &eo) == VFIO_EEH_PE_STATE_NORMAL, "eeh state");
+    struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = 0x10000, .size = 0x10000 };
+    CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u) == 0 && u.size == 0x10000, "unmap");
+    CHECK(ioctl(c, VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, &rg) == 0 && C("type1_pinned_pages") == 0,
+          "unregister");
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, &rg), ENOENT), "unregister twice");
+    close(dev);
+    close(g);
+    close(c);
+    munmap(buf, 16 * 4096);
+    QUIET();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    prefix = argc > 1 ? argv[1] : "model-unit";
+    const char *cp = getenv("VFIO_MODEL_CONTROL");
+    ctl = cp ? vfio_model_connect(cp) : -1;
+    if (ctl < 0) {
+        printf("FAIL: %s/control: cannot connect to VFIO_MODEL_CONTROL\n", prefix);
+        return 1;
+    }
+    if (argc > 2 && !strcmp(argv[2], "leave-open")) {
+        /* exits with objects alive: the strict exit report must see them */
+        int fd = open("/dev/iommu", O_RDWR);
+        uint32_t ioas;
+        char out[4096];
+        int ok = fd >= 0 && ioas_alloc(fd, &ioas) == 0 &&
+                 vfio_model_cmd(ctl, "objects", out, sizeof(out)) > 0 && strstr(out, " ioas id=") &&
+                 strstr(out, "end\n");
+        printf(ok ? "PASS: %s/objects-listing\n" : "FAIL: %s/objects-listing: %s\n", prefix, out);
+        return ok ? 0 : 1;
+    }
+    if (argc > 2 && !strcmp(argv[2], "spapr")) {
+        run("spapr-tce-v2", t_spapr);
+        vfio_model_close(ctl);
+        return nfail ? 1 : 0;
+    }
+    run("sysfs-layout", t_sysfs);
+    run("ucmd-size-checks", t_ucmd_size);
+    run("ioas-map-unmap", t_ioas_map);
+    run("option-allow-iovas", t_allow_option);
+    run("cdev-bind-attach", t_cdev_bind_attach);
+    run("edu-registers", t_edu_regs);
+    run("dma-dirty-faults", t_dma_dirty);
+    run("copy-pin-accounting", t_copy_pin);
+    run("irqs-intx-msi", t_irqs);
+    run("legacy-type1", t_type1);
+    run("fault-injection", t_fault_injection);
+    run("fail-nth-alloc", t_fail_nth_alloc);
+    run("fail-nth-ioctl", t_fail_nth_ioctl);
+    run("dup-fd", t_dup_and_spapr_off);
+    vfio_model_close(ctl);
+    return nfail ? 1 : 0;
+}
