@@ -734,6 +734,11 @@ long group_ioctl(struct group *g, unsigned long cmd, void *arg)
         struct container *c = f->ctr;
         if (c->ngroups && c->iommu_type == VFIO_SPAPR_TCE_v2_IOMMU)
             return -EBUSY;      /* one group per sPAPR container here */
+        /* A group behind an IOMMU that cannot share a container (test
+         * knob for userspace that must then create a second one). */
+        if (c->ngroups && g->num >= 0 && g->num < 64 &&
+            (cfg.isolated_groups >> g->num) & 1)
+            return -EPERM;
         g->ctr = c;
         c->refs++;
         c->ngroups++;

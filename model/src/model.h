@@ -179,6 +179,7 @@ struct config {
     bool strict_exit;
     int trace;
     unsigned dma_avail;
+    uint64_t isolated_groups;  /* bit g: group g shares no container */
 };
 
 extern struct config cfg;
