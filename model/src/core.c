@@ -304,6 +304,31 @@ struct mfile *lookup_fd_locked(int fd)
     return lookup(fd, true);
 }
 
+/* Remove the configured reserved holes from the n ranges in out[]
+ * (MAX_RANGES entries); returns the new count. */
+int ranges_minus_holes(struct range *out, int n)
+{
+    for (int h = 0; h < cfg.nholes; h++) {
+        struct range hole = cfg.holes[h];
+        struct range tmp[MAX_RANGES];
+        int m = 0;
+        for (int i = 0; i < n && m < MAX_RANGES - 1; i++) {
+            struct range r = out[i];
+            if (hole.last < r.start || hole.start > r.last) {
+                tmp[m++] = r;
+                continue;
+            }
+            if (hole.start > r.start)
+                tmp[m++] = (struct range){ r.start, hole.start - 1 };
+            if (hole.last < r.last)
+                tmp[m++] = (struct range){ hole.last + 1, r.last };
+        }
+        memcpy(out, tmp, sizeof(tmp[0]) * (size_t)m);
+        n = m;
+    }
+    return n;
+}
+
 /* ------------------------------------------------------- configuration */
 
 static uint64_t env_u64(const char *n, uint64_t def)
@@ -1065,40 +1090,42 @@ int open64(const char *path, int flags, ...)
     return real_open64(path, flags, mode);
 }
 
-int openat(int dirfd, const char *path, int flags, ...)
+/* open/openat family: a model path is served by the model, the rest by libc */
+static int openat_common(int dirfd, const char *path, int flags, mode_t mode,
+                         openat_fn real)
 {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | __O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
     if (path && path[0] == '/') {
         int r = model_open(path, flags);
         if (r != -2)
             return r;
     }
+    return real(dirfd, path, flags, mode);
+}
+
+#define OPEN_MODE(flags, mode)                          \
+    do {                                                \
+        if ((flags) & (O_CREAT | __O_TMPFILE)) {        \
+            va_list ap;                                 \
+            va_start(ap, flags);                        \
+            mode = va_arg(ap, mode_t);                  \
+            va_end(ap);                                 \
+        }                                               \
+    } while (0)
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    OPEN_MODE(flags, mode);
     RESOLVE(real_openat, "openat");
-    return real_openat(dirfd, path, flags, mode);
+    return openat_common(dirfd, path, flags, mode, real_openat);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...)
 {
     mode_t mode = 0;
-    if (flags & (O_CREAT | __O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
-    if (path && path[0] == '/') {
-        int r = model_open(path, flags);
-        if (r != -2)
-            return r;
-    }
+    OPEN_MODE(flags, mode);
     RESOLVE(real_openat64, "openat64");
-    return real_openat64(dirfd, path, flags, mode);
+    return openat_common(dirfd, path, flags, mode, real_openat64);
 }
 
 int __open_2(const char *path, int flags) { return open(path, flags); }

@@ -33,6 +33,7 @@ struct mfile *file_new(enum fkind kind, const char *tag, int cloexec, int *fdout
 void file_put_check(struct mfile *f);
 struct mfile *lookup_fd_locked(int fd);
 void *mz(size_t n);
+int ranges_minus_holes(struct range *out, int n);
 bool inject_alloc_fail(void);
 void count_ioctl(unsigned long cmd, bool known);
 

@@ -130,25 +130,7 @@ static int valid_ranges(struct ioas *s, struct range *out)
     out[0].last = s->nhwpt ? cfg.aperture_last : ULMAX;
     if (!s->nhwpt)
         return n;
-    for (int h = 0; h < cfg.nholes; h++) {
-        struct range hole = cfg.holes[h];
-        struct range tmp[MAX_RANGES];
-        int m = 0;
-        for (int i = 0; i < n && m < MAX_RANGES - 1; i++) {
-            struct range r = out[i];
-            if (hole.last < r.start || hole.start > r.last) {
-                tmp[m++] = r;
-                continue;
-            }
-            if (hole.start > r.start)
-                tmp[m++] = (struct range){ r.start, hole.start - 1 };
-            if (hole.last < r.last)
-                tmp[m++] = (struct range){ hole.last + 1, r.last };
-        }
-        memcpy(out, tmp, sizeof(tmp[0]) * (size_t)m);
-        n = m;
-    }
-    return n;
+    return ranges_minus_holes(out, n);
 }
 
 static bool range_within(struct range *rs, int n, uint64_t start, uint64_t last)

@@ -95,27 +95,8 @@ static void iova_ranges(struct range *out, int *n)
 {
     /* type1 with an IOMMU group attached: the device's MSI window is a
      * reserved region */
-    struct range all = { 0, cfg.aperture_last };
-    *n = 0;
-    out[(*n)++] = all;
-    for (int h = 0; h < cfg.nholes; h++) {
-        struct range tmp[MAX_RANGES];
-        int m = 0;
-        for (int i = 0; i < *n; i++) {
-            struct range r = out[i];
-            struct range hole = cfg.holes[h];
-            if (hole.last < r.start || hole.start > r.last) {
-                tmp[m++] = r;
-                continue;
-            }
-            if (hole.start > r.start)
-                tmp[m++] = (struct range){ r.start, hole.start - 1 };
-            if (hole.last < r.last)
-                tmp[m++] = (struct range){ hole.last + 1, r.last };
-        }
-        memcpy(out, tmp, sizeof(tmp[0]) * (size_t)m);
-        *n = m;
-    }
+    out[0] = (struct range){ 0, cfg.aperture_last };
+    *n = ranges_minus_holes(out, 1);
 }
 
 static long type1_get_info(struct container *c, void *arg)
