@@ -362,6 +362,14 @@ static void parse_config(void)
     cfg.pin_limit = env_u64("VFIO_MODEL_PIN_LIMIT", 0);
     cfg.aperture_last = (1ULL << env_u64("VFIO_MODEL_APERTURE_BITS", 48)) - 1;
     cfg.spapr = env_u64("VFIO_MODEL_SPAPR", 0) != 0;
+    const char *sec = getenv("VFIO_MODEL_SECOND_IOMMU");
+    if (sec && *sec) {
+        char *t = strdup(sec), *sv = NULL;
+        for (char *g = strtok_r(t, ",", &sv); g; g = strtok_r(NULL, ",", &sv))
+            if (atoi(g) >= 0 && atoi(g) < 64)
+                cfg.second_iommu |= 1ULL << atoi(g);
+        free(t);
+    }
     const char *iso = getenv("VFIO_MODEL_ISOLATED_GROUPS");
     if (iso && *iso) {
         char *t = strdup(iso), *sv = NULL;

@@ -120,6 +120,8 @@ static void area_unpin(struct area *a)
     }
 }
 
+static int dev_iommu(struct devfile *df);
+
 /* ---------------------------------------------------------------- ranges */
 
 /* valid = [0, max] minus reserved; reserved depends on attached domains */
@@ -694,6 +696,7 @@ static long do_hwpt_alloc(struct ioctx *c, void *b)
     struct hwpt *h = hwpt_create(c, (struct ioas *)pt, cmd->flags, false, &err);
     if (!h)
         return err;
+    h->iommu = dev_iommu(((struct idev *)d)->df);
     cmd->out_hwpt_id = h->o.id;
     return 0;
 }
@@ -964,6 +967,13 @@ void iommufd_unbind(struct devfile *df)
     ictx_put(c);
 }
 
+/* Which IOMMU instance the device behind @df sits behind */
+static int dev_iommu(struct devfile *df)
+{
+    return df && df->dev && df->dev->idx >= 0 && df->dev->idx < 64 &&
+           ((cfg.second_iommu >> df->dev->idx) & 1);
+}
+
 long iommufd_attach(struct devfile *df, uint32_t *pt_id)
 {
     struct ioctx *c = df->ictx;
@@ -978,7 +988,8 @@ long iommufd_attach(struct devfile *df, uint32_t *pt_id)
         for (uint32_t i = 1; i < MAX_OBJS && !h; i++) {
             struct obj *x = c->objs[i];
             if (x && x->type == OBJ_HWPT && ((struct hwpt *)x)->auto_domain &&
-                ((struct hwpt *)x)->ioas == s)
+                ((struct hwpt *)x)->ioas == s &&
+                ((struct hwpt *)x)->iommu == dev_iommu(df))
                 h = (struct hwpt *)x;
         }
         if (!h) {
@@ -986,10 +997,14 @@ long iommufd_attach(struct devfile *df, uint32_t *pt_id)
             h = hwpt_create(c, s, 0, true, &err);
             if (!h)
                 return err;
+            h->iommu = dev_iommu(df);
             created = true;
         }
     } else {
         h = (struct hwpt *)o;
+        /* a domain of another IOMMU instance cannot take this device */
+        if (h->iommu != dev_iommu(df))
+            return -EINVAL;
     }
     if (h == df->hwpt) {
         *pt_id = h->o.id;
@@ -1051,8 +1066,8 @@ size_t iommufd_emit_objects(struct ioctx *c, char *buf, size_t sz)
         } else if (x->type == OBJ_HWPT) {
             struct hwpt *h = (struct hwpt *)x;
             o += (size_t)snprintf(buf + o, sz - o,
-                                  "object iommufd=%p hwpt id=%u ioas=%u auto=%d dirty=%d devices=%d\n",
-                                  (void *)c, i, h->ioas->o.id, h->auto_domain,
+                                  "object iommufd=%p hwpt id=%u ioas=%u auto=%d iommu=%d dirty=%d devices=%d\n",
+                                  (void *)c, i, h->ioas->o.id, h->auto_domain, h->iommu,
                                   !!(h->flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING), h->ndev);
         } else {
             struct idev *d = (struct idev *)x;

@@ -83,6 +83,7 @@ struct hwpt {
     struct ioas *ioas;
     uint32_t flags;
     bool auto_domain;
+    int iommu;              /* IOMMU instance whose domain this is */
     bool dirty_on;
     int ndev;
     struct dirtyset dirty;
@@ -180,6 +181,7 @@ struct config {
     int trace;
     unsigned dma_avail;
     uint64_t isolated_groups;  /* bit g: group g shares no container */
+    uint64_t second_iommu;     /* bit i: vfio<i> sits behind another IOMMU */
 };
 
 extern struct config cfg;
