@@ -52,26 +52,28 @@
 
 static int failures;
 
+static void say(const char *tag, const char *fmt, va_list ap)
+{
+    fputs(tag, stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
 static void ok(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ok: ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
+    say("ok: ", fmt, ap);
     va_end(ap);
-    fflush(stdout);
 }
 
 static void bad(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("not ok: ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
+    say("not ok: ", fmt, ap);
     va_end(ap);
-    fflush(stdout);
     failures++;
 }
 
@@ -80,9 +82,7 @@ static void fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("not ok: ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
+    say("not ok: ", fmt, ap);
     va_end(ap);
     printf("result: failed (stopped early)\n");
     exit(1);
