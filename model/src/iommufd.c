@@ -731,16 +731,27 @@ static long do_get_hw_info(struct ioctx *c, void *b, uint32_t usize)
     return 0;
 }
 
+/* The HWPT @id, which must have been allocated with dirty tracking */
+static long dirty_hwpt_get(struct ioctx *c, uint32_t id, struct hwpt **out)
+{
+    struct hwpt *h = (struct hwpt *)obj_get(c, id, OBJ_HWPT);
+    if (!h)
+        return -ENOENT;
+    if (!(h->flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
+        return -EOPNOTSUPP;
+    *out = h;
+    return 0;
+}
+
 static long do_set_dirty(struct ioctx *c, void *b)
 {
     struct iommu_hwpt_set_dirty_tracking *cmd = b;
     if ((cmd->flags & ~IOMMU_HWPT_DIRTY_TRACKING_ENABLE) || cmd->__reserved)
         return -EOPNOTSUPP;
-    struct hwpt *h = (struct hwpt *)obj_get(c, cmd->hwpt_id, OBJ_HWPT);
-    if (!h)
-        return -ENOENT;
-    if (!(h->flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
-        return -EOPNOTSUPP;
+    struct hwpt *h;
+    long r = dirty_hwpt_get(c, cmd->hwpt_id, &h);
+    if (r)
+        return r;
     bool en = cmd->flags & IOMMU_HWPT_DIRTY_TRACKING_ENABLE;
     if (en && !h->dirty_on)
         h->dirty.n = 0;         /* enabling starts from clean PTEs */
@@ -753,11 +764,10 @@ static long do_get_dirty(struct ioctx *c, void *b)
     struct iommu_hwpt_get_dirty_bitmap *cmd = b;
     if ((cmd->flags & ~IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) || cmd->__reserved)
         return -EOPNOTSUPP;
-    struct hwpt *h = (struct hwpt *)obj_get(c, cmd->hwpt_id, OBJ_HWPT);
-    if (!h)
-        return -ENOENT;
-    if (!(h->flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
-        return -EOPNOTSUPP;
+    struct hwpt *h;
+    long r = dirty_hwpt_get(c, cmd->hwpt_id, &h);
+    if (r)
+        return r;
     uint64_t ps = cmd->page_size;
     if (!ps || (ps & (ps - 1)) || !cmd->length || (cmd->iova & (ps - 1)) ||
         (cmd->length & (ps - 1)))
