@@ -304,6 +304,20 @@ struct mfile *lookup_fd_locked(int fd)
     return lookup(fd, true);
 }
 
+/* The model file of @kind behind a user-supplied fd, checked like the
+ * kernel's fdget() plus a file type test: -EBADF when @fd is not an open
+ * fd, -@wrong when it is one but not a model file of that kind. */
+long model_fd_get(int fd, enum fkind kind, int wrong, struct mfile **out)
+{
+    struct mfile *f = fd < 0 ? NULL : lookup(fd, true);
+    if (!f)
+        return fd < 0 || fcntl(fd, F_GETFD) < 0 ? -EBADF : -wrong;
+    if (f->kind != kind)
+        return -wrong;
+    *out = f;
+    return 0;
+}
+
 /* Remove the configured reserved holes from the n ranges in out[]
  * (MAX_RANGES entries); returns the new count. */
 int ranges_minus_holes(struct range *out, int n)
@@ -337,6 +351,21 @@ static uint64_t env_u64(const char *n, uint64_t def)
     return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
+/* "i,j,...": a set of small numbers (0..63) as a bit mask */
+static uint64_t env_bits(const char *n)
+{
+    const char *v = getenv(n);
+    uint64_t bits = 0;
+    if (!v || !*v)
+        return 0;
+    char *t = strdup(v), *sv = NULL;
+    for (char *g = strtok_r(t, ",", &sv); g; g = strtok_r(NULL, ",", &sv))
+        if (atoi(g) >= 0 && atoi(g) < 64)
+            bits |= 1ULL << atoi(g);
+    free(t);
+    return bits;
+}
+
 static void parse_config(void)
 {
     const char *d = getenv("VFIO_MODEL_DEVICES");
@@ -362,22 +391,10 @@ static void parse_config(void)
     cfg.pin_limit = env_u64("VFIO_MODEL_PIN_LIMIT", 0);
     cfg.aperture_last = (1ULL << env_u64("VFIO_MODEL_APERTURE_BITS", 48)) - 1;
     cfg.spapr = env_u64("VFIO_MODEL_SPAPR", 0) != 0;
-    const char *sec = getenv("VFIO_MODEL_SECOND_IOMMU");
-    if (sec && *sec) {
-        char *t = strdup(sec), *sv = NULL;
-        for (char *g = strtok_r(t, ",", &sv); g; g = strtok_r(NULL, ",", &sv))
-            if (atoi(g) >= 0 && atoi(g) < 64)
-                cfg.second_iommu |= 1ULL << atoi(g);
-        free(t);
-    }
-    const char *iso = getenv("VFIO_MODEL_ISOLATED_GROUPS");
-    if (iso && *iso) {
-        char *t = strdup(iso), *sv = NULL;
-        for (char *g = strtok_r(t, ",", &sv); g; g = strtok_r(NULL, ",", &sv))
-            if (atoi(g) >= 0 && atoi(g) < 64)
-                cfg.isolated_groups |= 1ULL << atoi(g);
-        free(t);
-    }
+    cfg.second_iommu = env_bits("VFIO_MODEL_SECOND_IOMMU");
+    cfg.isolated_groups = env_bits("VFIO_MODEL_ISOLATED_GROUPS");
+    cfg.reset_bus = env_bits("VFIO_MODEL_RESET_BUS");
+    cfg.no_flr = env_bits("VFIO_MODEL_NO_FLR");
     cfg.cdev_major = (int)env_u64("VFIO_MODEL_CDEV_MAJOR", 511);
     cfg.strict_exit = env_u64("VFIO_MODEL_STRICT_EXIT", 0) != 0;
     cfg.trace = (int)env_u64("VFIO_MODEL_TRACE", 0);
@@ -701,6 +718,7 @@ static size_t emit_counters(char *buf, size_t sz)
     P("irqs_signalled=%ld\n", cnt.irqs);
     P("irq_eventfds=%ld\n", cnt.irq_fds);
     P("device_resets=%ld\n", cnt.resets);
+    P("bus_resets=%ld\n", cnt.bus_resets);
     P("region_reads=%ld\n", cnt.region_reads);
     P("region_writes=%ld\n", cnt.region_writes);
     P("adopted_fds=%ld\n", cnt.adopted);

@@ -320,9 +320,15 @@ static void device_open_common(struct mdev *m)
 static void device_close_common(struct mdev *m)
 {
     irqs_disable(m);
-    edu_reset(m);
-    m->cfg[0x04] = 0;
-    m->cfg[0x05] = 0;
+    device_open_common(m);
+}
+
+/* A function reset: VFIO_DEVICE_RESET, and each device of a hot reset */
+static void device_reset(struct mdev *m)
+{
+    device_open_common(m);
+    m->intx_masked = false;
+    cnt.resets++;
 }
 
 int cdev_open(struct mfile *f, int idx)
@@ -399,18 +405,12 @@ static long do_bind(struct devfile *df, void *arg)
     struct mdev *m = df->dev;
     if (m->owner || m->group_opens)
         return -EBUSY;
-    if (u->iommufd < 0)
-        return -EBADF;
-    struct mfile *f = lookup_fd_locked(u->iommufd);
-    if (!f) {
-        if (fcntl(u->iommufd, F_GETFD) < 0)
-            return -EBADF;
-        return -EBADFD;
-    }
-    if (f->kind != FK_IOMMU)
-        return -EBADFD;
+    struct mfile *f;
+    long r = model_fd_get(u->iommufd, FK_IOMMU, EBADFD, &f);
+    if (r)
+        return r;
     uint32_t devid;
-    long r = iommufd_bind(df, f->ictx, &devid);
+    r = iommufd_bind(df, f->ictx, &devid);
     if (r)
         return r;
     df->opened = true;
@@ -637,6 +637,125 @@ static long do_feature(struct mdev *m, void *arg)
     }
 }
 
+/* ------------------------------------------------------------ hot reset */
+
+static bool flr_works(const struct mdev *m) { return !cfg_bit(cfg.no_flr, m->idx); }
+
+/* The dev_set: the devices of the one resettable bus (VFIO_MODEL_RESET_BUS).
+ * Fills @set (MAX_DEVS entries), returns their number; 0 when @m is not on
+ * it (a device on the root bus: neither slot nor bus reset). */
+static uint32_t dev_set_of(const struct mdev *m, struct mdev **set)
+{
+    uint32_t n = 0;
+    if (!cfg_bit(cfg.reset_bus, m->idx))
+        return 0;
+    for (int i = 0; i < cfg.ndev; i++)
+        if (cfg_bit(cfg.reset_bus, i))
+            set[n++] = &devs[i];
+    return n;
+}
+
+static struct ioctx *cdev_ctx(const struct mdev *m)
+{
+    return m->owner && m->owner->cdev ? m->owner->ictx : NULL;
+}
+
+/* Ownership of @m by the iommufd context @c, as the devid of a
+ * vfio_pci_dependent_device: its device id when bound in @c; OWNED when
+ * not bound but its IOMMU group has a device bound in @c (the group's DMA
+ * is @c's); NOT_OWNED otherwise (also when bound in another context). */
+static uint32_t hot_reset_devid(const struct mdev *m, struct ioctx *c)
+{
+    struct ioctx *mc = cdev_ctx(m);
+    if (mc)
+        return mc == c ? m->owner->idev->o.id : (uint32_t)VFIO_PCI_DEVID_NOT_OWNED;
+    for (int i = 0; i < cfg.ndev; i++)
+        if (devs[i].group == m->group && cdev_ctx(&devs[i]) == c)
+            return VFIO_PCI_DEVID_OWNED;
+    return (uint32_t)VFIO_PCI_DEVID_NOT_OWNED;
+}
+
+static long do_hot_reset_info(struct devfile *df, void *arg)
+{
+    struct vfio_pci_hot_reset_info *u = arg;
+    size_t minsz = offsetof(struct vfio_pci_hot_reset_info, count) + 4;
+    if (u->argsz < minsz)
+        return -EINVAL;
+    struct mdev *set[MAX_DEVS];
+    uint32_t n = dev_set_of(df->dev, set);
+    if (!n)
+        return -ENODEV;
+    if (u->argsz < sizeof(*u) + n * sizeof(u->devices[0])) {
+        u->flags = 0;
+        u->count = n;
+        return -ENOSPC;
+    }
+    /* a cdev caller learns device ids, a group caller group numbers */
+    uint32_t flags = df->cdev ? VFIO_PCI_HOT_RESET_FLAG_DEV_ID |
+                                VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct vfio_pci_dependent_device *d = &u->devices[i];
+        unsigned seg = 0, bus = 0, slot = 0, fn = 0;
+        sscanf(set[i]->bdf, "%x:%x:%x.%x", &seg, &bus, &slot, &fn);
+        d->segment = (uint16_t)seg;
+        d->bus = (uint8_t)bus;
+        d->devfn = (uint8_t)(slot << 3 | (fn & 7));
+        if (!df->cdev) {
+            d->group_id = (uint32_t)set[i]->group;
+            continue;
+        }
+        d->devid = hot_reset_devid(set[i], df->ictx);
+        if (d->devid == (uint32_t)VFIO_PCI_DEVID_NOT_OWNED)
+            flags &= ~(uint32_t)VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED;
+    }
+    u->flags = flags;
+    u->count = n;
+    return 0;
+}
+
+/* Group form (device opened through its group): group fds prove the
+ * ownership of every device of the dev_set. cdev form: an empty array, the
+ * caller's iommufd context must own every device. */
+static long do_hot_reset(struct devfile *df, void *arg)
+{
+    struct vfio_pci_hot_reset *u = arg;
+    size_t minsz = offsetof(struct vfio_pci_hot_reset, count) + 4;
+    if (u->argsz < minsz || u->flags)
+        return -EINVAL;
+    if (!!u->count == df->cdev)     /* an empty array is the cdev form only */
+        return -EINVAL;
+    struct mdev *set[MAX_DEVS];
+    uint32_t n = dev_set_of(df->dev, set);
+    if (!n)
+        return -ENODEV;
+    if (u->count > n)               /* at most one group per device */
+        return -EINVAL;
+    int grp[MAX_DEVS];
+    for (uint32_t i = 0; i < u->count; i++) {
+        struct mfile *f;
+        long r = model_fd_get(u->group_fds[i], FK_GROUP, EINVAL, &f);
+        if (r)
+            return r;
+        grp[i] = f->grp->num;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (df->cdev) {
+            if (hot_reset_devid(set[i], df->ictx) == (uint32_t)VFIO_PCI_DEVID_NOT_OWNED)
+                return -EPERM;
+            continue;
+        }
+        uint32_t j = 0;
+        while (j < u->count && grp[j] != set[i]->group)
+            j++;
+        if (j == u->count)
+            return -EINVAL;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        device_reset(set[i]);
+    cnt.bus_resets++;
+    return 0;
+}
+
 long device_ioctl(struct devfile *df, unsigned long cmd, void *arg)
 {
     struct mdev *m = df->dev;
@@ -690,7 +809,7 @@ long device_ioctl(struct devfile *df, unsigned long cmd, void *arg)
         size_t minsz = offsetof(struct vfio_device_info, num_irqs) + 4;
         if (u->argsz < minsz)
             return -EINVAL;
-        u->flags = VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI;
+        u->flags = VFIO_DEVICE_FLAGS_PCI | (flr_works(m) ? VFIO_DEVICE_FLAGS_RESET : 0);
         u->num_regions = VFIO_PCI_NUM_REGIONS;
         u->num_irqs = VFIO_PCI_NUM_IRQS;
         if (u->argsz >= offsetof(struct vfio_device_info, cap_offset) + 4)
@@ -704,18 +823,16 @@ long device_ioctl(struct devfile *df, unsigned long cmd, void *arg)
     case VFIO_DEVICE_SET_IRQS:
         return do_set_irqs(m, arg);
     case VFIO_DEVICE_RESET:
-        edu_reset(m);
-        m->cfg[0x04] = 0;
-        m->cfg[0x05] = 0;
-        m->intx_masked = false;
-        cnt.resets++;
+        if (!flr_works(m))          /* vfio-pci: !reset_works */
+            return -EINVAL;
+        device_reset(m);
         return 0;
     case VFIO_DEVICE_FEATURE:
         return do_feature(m, arg);
     case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
+        return do_hot_reset_info(df, arg);
     case VFIO_DEVICE_PCI_HOT_RESET:
-        /* on the root bus: no slot or bus reset possible */
-        return -ENODEV;
+        return do_hot_reset(df, arg);
     }
     return -ENOTTY;
 }

@@ -13,7 +13,7 @@ struct counters {
     long containers, containers_set, groups_open, groups_attached;
     long dmas, dma_bytes_mapped, spapr_windows, spapr_mem;
     long dirty_queries, dirty_marked, dma_ops, dma_bytes, dma_faults;
-    long irqs, irq_fds, resets, region_reads, region_writes;
+    long irqs, irq_fds, resets, bus_resets, region_reads, region_writes;
     long adopted, faults_injected, ioctls;
 };
 
@@ -32,6 +32,9 @@ int sys_close(int fd);
 struct mfile *file_new(enum fkind kind, const char *tag, int cloexec, int *fdout);
 void file_put_check(struct mfile *f);
 struct mfile *lookup_fd_locked(int fd);
+long model_fd_get(int fd, enum fkind kind, int wrong, struct mfile **out);
+/* is number @i (a device index, a group) in the set @bits of a list knob? */
+static inline bool cfg_bit(uint64_t bits, int i) { return i >= 0 && i < 64 && ((bits >> i) & 1); }
 void *mz(size_t n);
 int ranges_minus_holes(struct range *out, int n);
 bool inject_alloc_fail(void);

@@ -980,8 +980,7 @@ void iommufd_unbind(struct devfile *df)
 /* Which IOMMU instance the device behind @df sits behind */
 static int dev_iommu(struct devfile *df)
 {
-    return df && df->dev && df->dev->idx >= 0 && df->dev->idx < 64 &&
-           ((cfg.second_iommu >> df->dev->idx) & 1);
+    return df && df->dev && cfg_bit(cfg.second_iommu, df->dev->idx);
 }
 
 long iommufd_attach(struct devfile *df, uint32_t *pt_id)

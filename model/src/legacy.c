@@ -717,8 +717,7 @@ long group_ioctl(struct group *g, unsigned long cmd, void *arg)
             return -EBUSY;      /* one group per sPAPR container here */
         /* A group behind an IOMMU that cannot share a container (test
          * knob for userspace that must then create a second one). */
-        if (c->ngroups && g->num >= 0 && g->num < 64 &&
-            (cfg.isolated_groups >> g->num) & 1)
+        if (c->ngroups && cfg_bit(cfg.isolated_groups, g->num))
             return -EPERM;
         g->ctr = c;
         c->refs++;

@@ -182,6 +182,8 @@ struct config {
     unsigned dma_avail;
     uint64_t isolated_groups;  /* bit g: group g shares no container */
     uint64_t second_iommu;     /* bit i: vfio<i> sits behind another IOMMU */
+    uint64_t reset_bus;        /* bit i: vfio<i> is on the one resettable bus (dev_set) */
+    uint64_t no_flr;           /* bit i: vfio<i> has no function reset (no FLAGS_RESET) */
 };
 
 extern struct config cfg;

@@ -14,140 +14,18 @@ lines; exit status 1 if any FAIL.
 """
 import argparse
 import os
-import socket
 import subprocess
 import sys
-import time
+
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+from qtestlib import (Fail, QTest, Results, base_argv, counters, find_slot, model_env,
+                      read_report, wait_device_reset)
 
 BAR0 = 0xC0000000
 RAM_SRC = 0x00100000
 RAM_DST = 0x00200000
 EDU_BUF = 0x40000
 LEN = 2048
-
-
-class Fail(Exception):
-    pass
-
-
-class QTest:
-    def __init__(self, argv, env, log, pass_fds=()):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=log, env=env, pass_fds=pass_fds)
-
-    def cmd(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-        while True:
-            r = self.p.stdout.readline().decode()
-            if not r:
-                raise Fail("QEMU closed qtest while waiting for '%s'" % line)
-            if r.startswith("IRQ"):
-                continue            # asynchronous irq notifications
-            r = r.strip()
-            if not r.startswith("OK"):
-                raise Fail("qtest '%s' -> '%s'" % (line, r))
-            return r
-
-    def readl(self, a):
-        return int(self.cmd("readl 0x%x" % a).split()[1], 16)
-
-    def writel(self, a, v):
-        self.cmd("writel 0x%x 0x%x" % (a, v))
-
-    def writeq(self, a, v):
-        self.cmd("writeq 0x%x 0x%x" % (a, v))
-
-    def outl(self, port, v):
-        self.cmd("outl 0x%x 0x%x" % (port, v))
-
-    def inl(self, port):
-        return int(self.cmd("inl 0x%x" % port).split()[1], 16)
-
-    def cfg_read(self, dev, off):
-        self.outl(0xCF8, 0x80000000 | (dev << 11) | (off & 0xFC))
-        return self.inl(0xCFC)
-
-    def cfg_write(self, dev, off, v):
-        self.outl(0xCF8, 0x80000000 | (dev << 11) | (off & 0xFC))
-        self.outl(0xCFC, v)
-
-    def write_mem(self, a, data):
-        self.cmd("write 0x%x 0x%x 0x%s" % (a, len(data), data.hex()))
-
-    def read_mem(self, a, n):
-        return bytes.fromhex(self.cmd("read 0x%x 0x%x" % (a, n)).split()[1][2:])
-
-    def quit(self):
-        # like libqtest: SIGTERM asks QEMU for an orderly shutdown
-        self.p.terminate()
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            return self.p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
-
-
-class Ctl:
-    def __init__(self, path):
-        for _ in range(400):
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.connect(path)
-                break
-            except OSError:
-                self.s.close()
-                time.sleep(0.05)
-        else:
-            raise Fail("no control socket at %s" % path)
-        self.f = self.s.makefile("rw")
-
-    def counters(self):
-        self.f.write("counters\n")
-        self.f.flush()
-        out = {}
-        for line in self.f:
-            line = line.strip()
-            if line == "end":
-                return out
-            k, _, v = line.partition("=")
-            out[k] = v
-        raise Fail("control socket closed")
-
-
-def counters(path, deadline=20.0):
-    """Counters from the control socket. A wrapper process that loaded the
-    library before exec'ing QEMU may have owned the socket for a moment:
-    retry on a refused or reset connection."""
-    end = time.time() + deadline
-    while True:
-        try:
-            c = Ctl(path)
-            try:
-                return c.counters()
-            finally:
-                c.s.close()
-        except (OSError, Fail):
-            if time.time() > end:
-                raise Fail("control socket %s unusable" % path)
-            time.sleep(0.05)
-
-
-def read_report(path):
-    out, leaks = {}, []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("leak "):
-                leaks.append(line)
-            elif "=" in line:
-                k, _, v = line.partition("=")
-                out[k] = v
-    return out, leaks
 
 
 def main():
@@ -165,37 +43,12 @@ def main():
                     help="with --inject: QEMU is known to leave fds open on this path")
     a = ap.parse_args()
 
-    results = []
+    res = Results(a.name)
+    check = res.check
 
-    def check(name, ok, why="", xfail=None):
-        if xfail:
-            results.append((name, not ok, why))
-            print(("XFAIL: %s/%s: %s" % (a.name, name, xfail)) if not ok else
-                  ("XPASS: %s/%s" % (a.name, name)), flush=True)
-            return
-        results.append((name, ok, why))
-        print(("PASS: %s/%s" % (a.name, name)) if ok else
-              ("FAIL: %s/%s: %s" % (a.name, name, why)), flush=True)
-
-    os.makedirs(a.work, exist_ok=True)
-    sysfs = os.path.join(a.work, "sysfs")
-    ctl = os.path.join(a.work, "ctl.sock")
-    rep = os.path.join(a.work, "report")
-    for p in (ctl, rep):
-        if os.path.exists(p):
-            os.unlink(p)
-    env = dict(os.environ)
-    env.update(LD_PRELOAD=a.lib, VFIO_MODEL_SYSFS=sysfs, VFIO_MODEL_CONTROL=ctl,
-               VFIO_MODEL_REPORT=rep)
+    env, sysfs, ctl, rep = model_env(a.work, a.lib)
     dev = "vfio-pci,sysfsdev=%s/devices/0000:00:03.0" % sysfs
-    argv = [a.qemu]
-    for d in a.datadir:
-        argv += ["-L", d]
-    # -S: no vCPU may run. Debian's QEMU 10.0 lacks the qtest accelerator
-    # and falls back to TCG, whose vCPU would run SeaBIOS and program the
-    # PCI devices concurrently with this driver.
-    argv += ["-qtest", "stdio", "-qtest-log", "/dev/null", "-machine", "q35",
-             "-nodefaults", "-display", "none", "-m", "128M", "-S"]
+    argv = base_argv(a.qemu, a.datadir)
     pass_fds = ()
     if a.mode == "iommufd":
         argv += ["-object", "iommufd,id=fd0"]
@@ -228,32 +81,13 @@ def main():
               "leaks=%s %s" % (r.get("leaks"), " ".join(leaks)))
         check("unwind-closes-fds", r.get("open_files_at_exit") == "0",
               "open_files_at_exit=%s" % r.get("open_files_at_exit"), xfail=a.xfail_unwind)
-        return 0 if all(ok for _, ok, _ in results) else 1
+        return res.status()
     q = QTest(argv, env, log, pass_fds)
     for fd in pass_fds:
         os.close(fd)
     try:
-        # QEMU can serve qtest input before its initial system reset (the
-        # main context is iterated during machine init): wait until the
-        # model has seen the reset (VFIO_DEVICE_RESET from vfio_pci_reset),
-        # otherwise the reset would undo the programming below.
-        deadline = time.time() + 20
-        while True:
-            c0 = counters(ctl)
-            if int(c0.get("device_resets", 0)) >= 1:
-                break
-            if time.time() > deadline or q.p.poll() is not None:
-                raise Fail("QEMU did not reset the device (device_resets=%s)" %
-                           c0.get("device_resets"))
-            time.sleep(0.05)
-        slot = None
-        seen = []
-        for s in range(32):
-            v = q.cfg_read(s, 0)
-            seen.append("%d:%08x" % (s, v))
-            if v == 0x11E81234:
-                slot = s
-                break
+        wait_device_reset(q, ctl)
+        slot, seen = find_slot(q)
         check("device-visible", slot is not None, "no 1234:11e8 on bus 0 (%s)" % " ".join(seen[:6]))
         if slot is None:
             raise Fail("no device")
@@ -310,16 +144,7 @@ def main():
                 f.write("%s=%s\n" % (k, v))
     except Fail as e:
         check("qtest", False, str(e))
-    rc = q.quit()
-    log.close()
-    check("qemu-exit", rc == 0, "exit status %s (see %s/qemu.log)" % (rc, a.work))
-    if os.path.exists(rep):
-        r, leaks = read_report(rep)
-        check("exit-report-no-leaks", r.get("leaks") == "0" and not leaks,
-              "leaks=%s %s" % (r.get("leaks"), " ".join(leaks)))
-    else:
-        check("exit-report-no-leaks", False, "no report written")
-    return 0 if all(ok for _, ok, _ in results) else 1
+    return res.quit_and_check(q, log, rep, "%s/qemu.log" % a.work)
 
 
 if __name__ == "__main__":

@@ -856,6 +856,318 @@ static int t_dup_and_spapr_off(void)
     return 0;
 }
 
+/* ------------------------------------------------- PCI hot (bus) reset */
+
+struct hr_info {
+    struct vfio_pci_hot_reset_info h;
+    struct vfio_pci_dependent_device d[4];
+};
+
+static int hr_info(int dev, struct hr_info *i, uint32_t argsz)
+{
+    memset(i, 0, sizeof(*i));
+    i->h.argsz = argsz;
+    return ioctl(dev, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, i);
+}
+
+static int hot_reset(int dev, uint32_t argsz, uint32_t flags, const int32_t *fds, uint32_t n)
+{
+    struct { struct vfio_pci_hot_reset h; int32_t fds[8]; } r = {
+        .h = { .argsz = argsz ? argsz : (uint32_t)(sizeof(r.h) + 4 * n), .flags = flags, .count = n } };
+    if (n)
+        memcpy(r.fds, fds, 4 * n);
+    return ioctl(dev, VFIO_DEVICE_PCI_HOT_RESET, &r);
+}
+
+#define HR_ALL (uint32_t)sizeof(struct hr_info)
+
+/* a type1 container holding n groups g[i] (number grp[i]), and from each
+ * group the device fd d[i] of bdf[i] */
+struct legacy { int n, c, g[3], d[3]; };
+
+static int legacy_open(struct legacy *l, int n, const int *grp, const char *const *bdf)
+{
+    l->n = n;
+    l->c = open("/dev/vfio/vfio", O_RDWR);
+    CHECK(l->c >= 0, "open container");
+    for (int i = 0; i < n; i++) {
+        char p[32];
+        snprintf(p, sizeof(p), "/dev/vfio/%d", grp[i]);
+        l->g[i] = open(p, O_RDWR);
+        CHECK(l->g[i] >= 0 && ioctl(l->g[i], VFIO_GROUP_SET_CONTAINER, &l->c) == 0, "group %d",
+              grp[i]);
+    }
+    CHECK(ioctl(l->c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0, "set iommu");
+    for (int i = 0; i < n; i++) {
+        l->d[i] = ioctl(l->g[i], VFIO_GROUP_GET_DEVICE_FD, bdf[i]);
+        CHECK(l->d[i] >= 0, "device fd %s", bdf[i]);
+    }
+    return 0;
+}
+
+static void legacy_close(struct legacy *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        close(l->d[i]);
+        close(l->g[i]);
+    }
+    close(l->c);
+}
+
+/* Run @body on the "hotreset" run's groups 7, 8, 9 and their devices vfio0
+ * (on the bus), vfio2 (on the bus, no FLR), vfio3 (root bus); everything
+ * is closed again, also when @body fails. */
+static int with_hr_legacy(int (*body)(struct legacy *))
+{
+    static const int grp[] = { 7, 8, 9 };
+    static const char *const bdf[] = { "0000:02:00.0", "0000:02:01.0", "0000:00:05.0" };
+    struct legacy l;
+    if (legacy_open(&l, 3, grp, bdf))
+        return -1;
+    int r = body(&l);
+    legacy_close(&l);
+    if (r)
+        return r;
+    QUIET();
+    return 0;
+}
+
+/* one entry of GET_PCI_HOT_RESET_INFO: id (group or devid) and 0000:02:<devfn> */
+static int dep_is(const struct vfio_pci_dependent_device *d, uint32_t id, unsigned devfn)
+{
+    return d->devid == id && d->segment == 0 && d->bus == 2 && d->devfn == devfn;
+}
+
+/* Without VFIO_MODEL_RESET_BUS no device can be bus-reset. */
+static int t_hot_reset_none(void)
+{
+    int fd = open("/dev/iommu", O_RDWR), v0 = open("/dev/vfio/devices/vfio0", O_RDWR);
+    uint32_t id;
+    CHECK(fd >= 0 && v0 >= 0 && dbind(v0, fd, &id) == 0, "bind");
+    struct hr_info i;
+    CHECK(IOERR(hr_info(v0, &i, 4), EINVAL), "argsz below count");
+    CHECK(IOERR(hr_info(v0, &i, HR_ALL), ENODEV), "cdev info: root bus");
+    CHECK(IOERR(hot_reset(v0, 0, 0, NULL, 0), ENODEV), "cdev reset: root bus");
+    CHECK(IOERR(hot_reset(v0, 0, 1, NULL, 0), EINVAL), "unknown flag");
+    struct vfio_device_info di = { .argsz = sizeof(di) };
+    CHECK(ioctl(v0, VFIO_DEVICE_GET_INFO, &di) == 0 && (di.flags & VFIO_DEVICE_FLAGS_RESET),
+          "function reset offered");
+    close(v0);
+    close(fd);
+    struct legacy l;
+    static const int grp[] = { 3 };
+    static const char *const bdf[] = { "0000:00:03.0" };
+    if (legacy_open(&l, 1, grp, bdf))
+        return -1;
+    CHECK(IOERR(hr_info(l.d[0], &i, HR_ALL), ENODEV), "group info: root bus");
+    CHECK(IOERR(hot_reset(l.d[0], 0, 0, l.g, 1), ENODEV), "group reset: root bus");
+    CHECK(IOERR(hot_reset(l.d[0], 0, 0, NULL, 0), EINVAL), "group caller, empty array");
+    CHECK(C("bus_resets") == 0, "bus_resets %lld", C("bus_resets"));
+    legacy_close(&l);
+    QUIET();
+    return 0;
+}
+
+/* The "hotreset" run: vfio0 02:00.0 and vfio1 02:00.1 in group 7, vfio2
+ * 02:01.0 in group 8 (no FLR) on one resettable bus; vfio3 00:05.0 in
+ * group 9 on the root bus (see model/check). */
+
+static int hr_info_group(struct legacy *l)
+{
+    int d0 = l->d[0], d3 = l->d[2];
+    struct hr_info i;
+    CHECK(IOERR(hr_info(d0, &i, 8), EINVAL), "argsz below count");
+    CHECK(IOERR(hr_info(d0, &i, sizeof(i.h)), ENOSPC) && i.h.count == 3 && i.h.flags == 0,
+          "no room: count %u flags %u", i.h.count, i.h.flags);
+    CHECK(IOERR(hr_info(d0, &i, sizeof(i.h) + 2 * sizeof(i.d[0])), ENOSPC) && i.h.count == 3,
+          "room for 2 of 3");
+    CHECK(hr_info(d0, &i, sizeof(i.h) + 3 * sizeof(i.d[0])) == 0 && i.h.count == 3 &&
+              i.h.flags == 0, "info: count %u flags %u", i.h.count, i.h.flags);
+    CHECK(dep_is(&i.d[0], 7, 0x00) && dep_is(&i.d[1], 7, 0x01) && dep_is(&i.d[2], 8, 0x08),
+          "entries: group %u %u %u devfn %x %x %x", i.d[0].group_id, i.d[1].group_id,
+          i.d[2].group_id, i.d[0].devfn, i.d[1].devfn, i.d[2].devfn);
+    CHECK(IOERR(hr_info(d3, &i, HR_ALL), ENODEV), "root bus device");
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", 1, "ENOMEM") == 0, "arm");
+    CHECK(IOERR(hr_info(d0, &i, HR_ALL), ENOMEM) && i.h.count == 0, "injected");
+    return 0;
+}
+
+static int t_hr_info_group(void) { return with_hr_legacy(hr_info_group); }
+
+static int hr_reset_group(struct legacy *l)
+{
+    int c = l->c, *g = l->g, d0 = l->d[0], d2 = l->d[1], d3 = l->d[2];
+    CHECK(wr32(d0, 8, 5) == 0 && bus_master(d0) == 0, "device state");
+    long long br = C("bus_resets"), dr = C("device_resets");
+    int32_t fds[4] = { g[0], g[1], g[2], g[0] };
+    CHECK(IOERR(hot_reset(d0, 0, 0, NULL, 0), EINVAL), "group caller, empty array");
+    CHECK(IOERR(hot_reset(d0, 0, 1, fds, 2), EINVAL), "unknown flag");
+    CHECK(IOERR(hot_reset(d0, 8, 0, fds, 2), EINVAL), "argsz below count");
+    CHECK(IOERR(hot_reset(d0, 0, 0, fds, 4), EINVAL), "more fds than devices");
+    CHECK(IOERR(hot_reset(d0, 0, 0, fds, 1), EINVAL), "group 8 not proven");
+    int32_t bad[2] = { g[0], 1000 };
+    CHECK(IOERR(hot_reset(d0, 0, 0, bad, 2), EBADF), "closed fd");
+    bad[1] = -1;
+    CHECK(IOERR(hot_reset(d0, 0, 0, bad, 2), EBADF), "negative fd");
+    int pfd[2];
+    CHECK(pipe(pfd) == 0, "pipe");
+    bad[1] = pfd[0];
+    CHECK(IOERR(hot_reset(d0, 0, 0, bad, 2), EINVAL), "a pipe is no group");
+    close(pfd[0]);
+    close(pfd[1]);
+    bad[1] = c;
+    CHECK(IOERR(hot_reset(d0, 0, 0, bad, 2), EINVAL), "a container is no group");
+    bad[1] = d2;
+    CHECK(IOERR(hot_reset(d0, 0, 0, bad, 2), EINVAL), "a device fd is no group");
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_PCI_HOT_RESET", 1, "EIO") == 0, "arm");
+    CHECK(IOERR(hot_reset(d0, 0, 0, fds, 2), EIO), "injected");
+    CHECK(C("bus_resets") == br && C("device_resets") == dr && rd32(d0, 8) == 120,
+          "refused resets reset nothing");
+    CHECK(hot_reset(d0, 0, 0, fds, 2) == 0, "groups 7 and 8");
+    CHECK(C("bus_resets") == br + 1 && C("device_resets") == dr + 3, "one bus, three devices: %lld %lld",
+          C("bus_resets") - br, C("device_resets") - dr);
+    uint16_t cmd = 0xffff;
+    CHECK(rd32(d0, 8) == 0 && pread(d0, &cmd, 2, CFG_OFF + 4) == 2 && cmd == 0, "device 0 reset");
+    int32_t more[3] = { g[2], g[1], g[0] };
+    CHECK(hot_reset(d0, 0, 0, more, 3) == 0, "any order, an extra group");
+    CHECK(hot_reset(d2, 0, 0, fds, 2) == 0, "from the device without FLR");
+    CHECK(C("bus_resets") == br + 3 && C("device_resets") == dr + 9, "counts");
+    CHECK(IOERR(hot_reset(d3, 0, 0, &g[2], 1), ENODEV), "root bus device");
+    return 0;
+}
+
+static int t_hr_reset_group(void) { return with_hr_legacy(hr_reset_group); }
+
+/* Run @body with two iommufd contexts and the cdevs vfio0..vfio3, none
+ * bound; everything is closed again, also when @body fails. */
+struct cdevs { int a, b, v[4]; };
+
+static int open_cdev(int i)
+{
+    char p[48];
+    snprintf(p, sizeof(p), "/dev/vfio/devices/vfio%d", i);
+    return open(p, O_RDWR);
+}
+
+static int with_hr_cdevs(int (*body)(struct cdevs *))
+{
+    struct cdevs e;
+    e.a = open("/dev/iommu", O_RDWR);
+    e.b = open("/dev/iommu", O_RDWR);
+    int r = e.a >= 0 && e.b >= 0 ? 0 : -1;
+    for (int i = 0; i < 4; i++) {
+        e.v[i] = open_cdev(i);
+        r |= e.v[i] >= 0 ? 0 : -1;
+    }
+    if (r)
+        snprintf(why, sizeof(why), "open: %s", strerror(errno));
+    else
+        r = body(&e);
+    for (int i = 0; i < 4; i++)
+        close(e.v[i]);
+    close(e.a);
+    close(e.b);
+    if (r)
+        return r;
+    QUIET();
+    return 0;
+}
+
+/* close and open again: unbound */
+static int reopen_cdev(struct cdevs *e, int i)
+{
+    close(e->v[i]);
+    e->v[i] = open_cdev(i);
+    return e->v[i] >= 0 ? 0 : -1;
+}
+
+static int hr_info_cdev(struct cdevs *e)
+{
+    int v0 = e->v[0], v1 = e->v[1], v2 = e->v[2];
+    uint32_t id0, id1, id2;
+    struct hr_info i;
+    CHECK(IOERR(hr_info(v0, &i, HR_ALL), EINVAL), "cdev before bind");
+    CHECK(dbind(v0, e->a, &id0) == 0, "bind vfio0");
+    CHECK(IOERR(hr_info(v0, &i, sizeof(i.h)), ENOSPC) && i.h.count == 3 && i.h.flags == 0,
+          "no room: count %u flags %u", i.h.count, i.h.flags);
+    const uint32_t dev_id = VFIO_PCI_HOT_RESET_FLAG_DEV_ID;
+    const uint32_t owned = VFIO_PCI_HOT_RESET_FLAG_DEV_ID | VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED;
+    const uint32_t not_owned = (uint32_t)VFIO_PCI_DEVID_NOT_OWNED;
+    CHECK(hr_info(v0, &i, HR_ALL) == 0 && i.h.count == 3 && i.h.flags == dev_id, "flags %u",
+          i.h.flags);
+    CHECK(dep_is(&i.d[0], id0, 0x00) && dep_is(&i.d[1], VFIO_PCI_DEVID_OWNED, 0x01) &&
+              dep_is(&i.d[2], not_owned, 0x08),
+          "own id, same group owned, group 8 not: %u %u %u", i.d[0].devid, i.d[1].devid, i.d[2].devid);
+    CHECK(dbind(v2, e->a, &id2) == 0, "bind vfio2 in the same ctx");
+    CHECK(hr_info(v0, &i, HR_ALL) == 0 && i.h.flags == owned && i.d[0].devid == id0 &&
+              i.d[1].devid == VFIO_PCI_DEVID_OWNED && i.d[2].devid == id2,
+          "all owned: flags %u ids %u %u %u", i.h.flags, i.d[0].devid, i.d[1].devid, i.d[2].devid);
+    CHECK(dbind(v1, e->a, &id1) == 0, "bind vfio1");
+    CHECK(hr_info(v2, &i, HR_ALL) == 0 && i.h.flags == owned && i.d[0].devid == id0 &&
+              i.d[1].devid == id1 && i.d[2].devid == id2, "from vfio2: ids %u %u %u",
+          i.d[0].devid, i.d[1].devid, i.d[2].devid);
+    CHECK(reopen_cdev(e, 2) == 0 && dbind(e->v[2], e->b, &id2) == 0, "bind vfio2 in another ctx");
+    CHECK(hr_info(v0, &i, HR_ALL) == 0 && i.h.flags == dev_id && i.d[2].devid == not_owned,
+          "another ctx: flags %u devid %u", i.h.flags, i.d[2].devid);
+    CHECK(hr_info(e->v[2], &i, HR_ALL) == 0 && i.h.flags == dev_id && i.d[0].devid == not_owned &&
+              i.d[1].devid == not_owned && i.d[2].devid == id2, "from ctx b: %u %u %u",
+          i.d[0].devid, i.d[1].devid, i.d[2].devid);
+    return 0;
+}
+
+static int t_hr_info_cdev(void) { return with_hr_cdevs(hr_info_cdev); }
+
+static int hr_reset_cdev(struct cdevs *e)
+{
+    int v0 = e->v[0], v3 = e->v[3];
+    uint32_t id0, id2, id3;
+    CHECK(dbind(v0, e->a, &id0) == 0 && dbind(e->v[2], e->b, &id2) == 0 &&
+              dbind(v3, e->a, &id3) == 0, "bind");
+    CHECK(wr32(v0, 8, 5) == 0, "device state");
+    long long br = C("bus_resets"), dr = C("device_resets");
+    CHECK(IOERR(hot_reset(v0, 0, 0, NULL, 0), EPERM), "vfio2 bound in another ctx");
+    int g7 = open("/dev/vfio/7", O_RDWR);
+    CHECK(g7 >= 0, "group 7");
+    int r = hot_reset(v0, 0, 0, &g7, 1), err = errno;
+    close(g7);
+    errno = err;
+    CHECK(r == -1 && errno == EINVAL, "cdev caller with group fds");
+    CHECK(IOERR(hot_reset(v0, 0, 1, NULL, 0), EINVAL), "unknown flag");
+    CHECK(IOERR(hot_reset(v0, 8, 0, NULL, 0), EINVAL), "argsz below count");
+    CHECK(reopen_cdev(e, 2) == 0, "unbind vfio2");
+    CHECK(IOERR(hot_reset(v0, 0, 0, NULL, 0), EPERM), "vfio2 not bound, group 8 not in ctx");
+    CHECK(IOERR(hot_reset(v3, 0, 0, NULL, 0), ENODEV), "root bus device");
+    CHECK(C("bus_resets") == br && C("device_resets") == dr && rd32(v0, 8) == 120,
+          "refused resets reset nothing");
+    CHECK(dbind(e->v[2], e->a, &id2) == 0, "bind vfio2 in the caller's ctx");
+    CHECK(hot_reset(v0, 0, 0, NULL, 0) == 0, "all owned (vfio1 through group 7)");
+    CHECK(C("bus_resets") == br + 1 && C("device_resets") == dr + 3 && rd32(v0, 8) == 0,
+          "one bus, three devices: %lld %lld", C("bus_resets") - br, C("device_resets") - dr);
+    CHECK(hot_reset(e->v[2], 0, 0, NULL, 0) == 0 && C("bus_resets") == br + 2,
+          "from the device without FLR");
+    return 0;
+}
+
+static int t_hr_reset_cdev(void) { return with_hr_cdevs(hr_reset_cdev); }
+
+static int hr_no_flr(struct cdevs *e)
+{
+    int v0 = e->v[0], v2 = e->v[2];
+    uint32_t id0, id2;
+    CHECK(dbind(v0, e->a, &id0) == 0 && dbind(v2, e->a, &id2) == 0, "bind");
+    struct vfio_device_info di = { .argsz = sizeof(di) };
+    CHECK(ioctl(v0, VFIO_DEVICE_GET_INFO, &di) == 0 &&
+              di.flags == (VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET), "vfio0 flags %u", di.flags);
+    CHECK(ioctl(v2, VFIO_DEVICE_GET_INFO, &di) == 0 && di.flags == VFIO_DEVICE_FLAGS_PCI,
+          "vfio2 flags %u", di.flags);
+    long long dr = C("device_resets");
+    CHECK(IOERR(ioctl(v2, VFIO_DEVICE_RESET), EINVAL) && C("device_resets") == dr, "no FLR");
+    CHECK(ioctl(v0, VFIO_DEVICE_RESET) == 0 && C("device_resets") == dr + 1, "FLR");
+    return 0;
+}
+
+static int t_hr_no_flr(void) { return with_hr_cdevs(hr_no_flr); }
+
 /* sPAPR TCE v2 container (run with VFIO_MODEL_SPAPR=1) */
 static int t_spapr(void)
 {
@@ -931,6 +1243,15 @@ int main(int argc, char **argv)
         printf(ok ? "PASS: %s/objects-listing\n" : "FAIL: %s/objects-listing: %s\n", prefix, out);
         return ok ? 0 : 1;
     }
+    if (argc > 2 && !strcmp(argv[2], "hotreset")) {
+        run("hot-reset-info-group", t_hr_info_group);
+        run("hot-reset-group", t_hr_reset_group);
+        run("hot-reset-info-cdev", t_hr_info_cdev);
+        run("hot-reset-cdev", t_hr_reset_cdev);
+        run("no-flr", t_hr_no_flr);
+        vfio_model_close(ctl);
+        return nfail ? 1 : 0;
+    }
     if (argc > 2 && !strcmp(argv[2], "spapr")) {
         run("spapr-tce-v2", t_spapr);
         vfio_model_close(ctl);
@@ -950,6 +1271,7 @@ int main(int argc, char **argv)
     run("fail-nth-alloc", t_fail_nth_alloc);
     run("fail-nth-ioctl", t_fail_nth_ioctl);
     run("dup-fd", t_dup_and_spapr_off);
+    run("hot-reset-none", t_hot_reset_none);
     vfio_model_close(ctl);
     return nfail ? 1 : 0;
 }
