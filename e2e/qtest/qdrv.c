@@ -2,7 +2,8 @@
  * qdrv: run a QEMU with an assigned edu device under the qtest accelerator
  * and check DMA through the assignment byte for byte.
  *
- *   qdrv [-s SLOT] [-i] [-d CDEV] -- QEMU ARGS...
+ *   qdrv [-s SLOT] [-r PORT] [-i] [-d CDEV] [-e LOG] [-k] [-v] [-u ID]
+ *        -- QEMU ARGS...
  *
  * qdrv starts QEMU itself with "-qtest stdio -qtest-log none" appended
  * and speaks the qtest protocol over pipes.  QEMU runs either with the
@@ -17,6 +18,31 @@
  *             and pass it; @DEVFD@ is replaced by its fd number
  *
  * (this is how libvirt hands iommufd and device fds to QEMU).
+ *
+ *   -r PORT   the edu sits behind a PCIe root port at 00:PORT.0 (e.g.
+ *             "-device pcie-root-port,id=rp0,addr=03.0,chassis=1
+ *             -device vfio-pci,...,bus=rp0,addr=00.0"); qdrv gives the
+ *             port bus 1 and a memory window for BAR0 and finds the edu
+ *             at 01:00.0 (-s is then ignored)
+ *   -e LOG    QEMU's stderr goes to the file LOG (truncated first); qdrv
+ *             adds its own "qdrv: ..." lines to it at the points that
+ *             matter (QEMU up, DMA verified, device_del sent, device
+ *             gone, QEMU stopped), so the order of QEMU's trace lines
+ *             relative to those points can be checked afterwards
+ *   -k        QEMU must run under KVM: QMP query-kvm says enabled and
+ *             present, and QEMU holds a KVM VM fd (/proc/PID/fd ->
+ *             anon_inode:kvm-vm)
+ *   -v        QEMU must hold a KVM VFIO device fd (anon_inode:kvm-vfio,
+ *             KVM_CREATE_DEVICE KVM_DEV_TYPE_VFIO): QEMU told KVM about
+ *             its VFIO files (checked with the device realized; a miss is
+ *             reported but the run goes on)
+ *   -u ID     after the DMA check, hot-unplug device ID: QMP device_del,
+ *             then (with -r) power the slot off through the port's PCIe
+ *             Slot Control as a guest answering the attention button
+ *             does, and wait for the DEVICE_DELETED event
+ *
+ * -k and -u talk QMP on a unix socket qdrv adds ("-qmp unix:...").
+ * With an accelerator other than qtest, QEMU must be held with "-S".
  *
  * Steps, one line each ("ok: ..." / "not ok: ..."): find the device with
  * PCI config cycles through 0xcf8/0xcfc, size and place BAR0, enable
@@ -34,6 +60,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +77,55 @@
 static FILE *to_qemu, *from_qemu;
 static pid_t qemu_pid;
 static int failures;
+static int logfd = -1;              /* -e: QEMU's stderr, plus our marks */
+static const char *logpath;
+static char qmp_path[108];
+static int qmp_fd = -1;
+
+/* -e: one "qdrv: ..." line into QEMU's stderr log, in order with QEMU's. */
+static void mark(const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    int n;
+
+    if (logfd < 0)
+        return;
+    n = snprintf(buf, sizeof(buf), "qdrv: ");
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(buf) - 2)
+        n = sizeof(buf) - 2;
+    buf[n++] = '\n';
+    if (write(logfd, buf, n) < 0)
+        return;
+}
+
+/* -e: on failure, show QEMU's last words (they are in the log, not here). */
+static void show_log_tail(void)
+{
+    char *lines[6] = { 0 };
+    char *l = NULL;
+    size_t cap = 0;
+    int n = 0;
+    FILE *f;
+
+    if (!logpath || !(f = fopen(logpath, "r")))
+        return;
+    while (getline(&l, &cap, f) >= 0) {
+        if (!strncmp(l, "qdrv: ", 6))
+            continue;
+        free(lines[n % 6]);
+        lines[n++ % 6] = strdup(l);
+    }
+    fclose(f);
+    free(l);
+    for (int i = n > 6 ? n - 6 : 0; i < n; i++) {
+        printf("qemu stderr: %s", lines[i % 6]);
+        free(lines[i % 6]);
+    }
+}
 
 static void out(const char *tag, const char *fmt, va_list ap)
 {
@@ -85,6 +164,8 @@ static void on_alarm(int sig)
     (void)sig;
     if (qemu_pid > 0)
         kill(qemu_pid, SIGKILL);
+    if (qmp_path[0])
+        unlink(qmp_path);
     if (write(1, msg, sizeof(msg) - 1) < 0)
         _exit(1);
     _exit(1);
@@ -95,9 +176,13 @@ static void finish(int code)
     int st;
 
     if (qemu_pid > 0) {
+        mark("stopping QEMU");
         if (to_qemu)
             fclose(to_qemu);
         to_qemu = NULL;
+        if (qmp_fd >= 0)
+            close(qmp_fd);
+        qmp_fd = -1;
         /* Done with it: ask QEMU to quit, then insist. */
         kill(qemu_pid, SIGTERM);
         for (int i = 0; i < 100; i++) {
@@ -111,7 +196,12 @@ static void finish(int code)
             kill(qemu_pid, SIGKILL);
             waitpid(qemu_pid, &st, 0);
         }
+        mark("QEMU stopped");
     }
+    if (qmp_path[0])
+        unlink(qmp_path);
+    if (code)
+        show_log_tail();
     printf("result: %s\n", code ? "failed" : "passed");
     exit(code);
 }
@@ -189,21 +279,41 @@ static uint64_t num(const char *s)
     return strtoull(s, NULL, 0);
 }
 
-static uint32_t cfg_addr(unsigned slot, unsigned reg)
+/* PCI config cycles through 0xcf8/0xcfc; the edu is at 00:SLOT.0, or at
+ * 01:00.0 behind a root port (-r) */
+static unsigned edu_bus;
+
+static uint32_t cfg_addr(unsigned bus, unsigned slot, unsigned reg)
 {
-    return 0x80000000u | (slot << 11) | (reg & 0xfc);
+    return 0x80000000u | (bus << 16) | (slot << 11) | (reg & 0xfc);
+}
+
+static uint32_t bus_read32(unsigned bus, unsigned slot, unsigned reg)
+{
+    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
+    return (uint32_t)num(cmd("inl 0xcfc"));
+}
+
+static void bus_write32(unsigned bus, unsigned slot, unsigned reg, uint32_t v)
+{
+    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
+    cmd("outl 0xcfc 0x%x", v);
+}
+
+static void bus_write16(unsigned bus, unsigned slot, unsigned reg, uint16_t v)
+{
+    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
+    cmd("outw 0x%x 0x%x", 0xcfc + (reg & 2), v);
 }
 
 static uint32_t cfg_read32(unsigned slot, unsigned reg)
 {
-    cmd("outl 0xcf8 0x%x", cfg_addr(slot, reg));
-    return (uint32_t)num(cmd("inl 0xcfc"));
+    return bus_read32(edu_bus, slot, reg);
 }
 
 static void cfg_write32(unsigned slot, unsigned reg, uint32_t v)
 {
-    cmd("outl 0xcf8 0x%x", cfg_addr(slot, reg));
-    cmd("outl 0xcfc 0x%x", v);
+    bus_write32(edu_bus, slot, reg, v);
 }
 
 static uint32_t mmio_read32(uint64_t a)
@@ -271,6 +381,137 @@ static int edu_dma(uint64_t src, uint64_t dst, uint32_t cnt, int to_ram)
     }
 }
 
+/* --- QMP (for -k and -u), on a unix socket QEMU listens on --- */
+
+static char qmp_buf[65536];
+static size_t qmp_len;
+static const char *unplug_id;
+static int unplug_seen;             /* DEVICE_DELETED for unplug_id came */
+
+/* The next line from QMP into line (NUL-terminated): 0, or -1 after
+ * timeout_ms, -2 when QEMU closed the socket.  Notes DEVICE_DELETED
+ * events on the way. */
+static int qmp_line(char *line, size_t cap, int timeout_ms)
+{
+    struct timespec t0, t;
+    char *nl;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        nl = memchr(qmp_buf, '\n', qmp_len);
+        if (nl) {
+            size_t n = nl - qmp_buf + 1, m = n - 1;
+
+            if (m >= cap)
+                m = cap - 1;
+            memcpy(line, qmp_buf, m);
+            while (m > 0 && (line[m - 1] == '\r' || line[m - 1] == '\n'))
+                m--;
+            line[m] = 0;
+            memmove(qmp_buf, qmp_buf + n, qmp_len - n);
+            qmp_len -= n;
+            if (unplug_id && strstr(line, "\"DEVICE_DELETED\"")) {
+                char want[160];
+
+                snprintf(want, sizeof(want), "\"%s\"", unplug_id);
+                if (strstr(line, want))
+                    unplug_seen = 1;
+            }
+            return 0;
+        }
+        if (qmp_len == sizeof(qmp_buf))
+            qmp_len = 0;                /* absurdly long line: drop it */
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 +
+                                  (t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0)
+            return -1;
+        struct pollfd p = { .fd = qmp_fd, .events = POLLIN };
+        if (poll(&p, 1, (int)left) <= 0)
+            return -1;
+        ssize_t r = read(qmp_fd, qmp_buf + qmp_len, sizeof(qmp_buf) - qmp_len);
+        if (r == 0 || (r < 0 && errno != EINTR))
+            return -2;
+        if (r < 0)
+            continue;
+        qmp_len += r;
+    }
+}
+
+/* Execute one QMP command; return its reply line (static) or die. */
+static const char *qmp(const char *json)
+{
+    static char line[8192];
+    size_t n = strlen(json);
+
+    if (write(qmp_fd, json, n) != (ssize_t)n || write(qmp_fd, "\n", 1) != 1)
+        fatal("QMP: cannot send %s (%s)", json, strerror(errno));
+    for (;;) {
+        if (qmp_line(line, sizeof(line), 20000))
+            fatal("QMP: no reply to %s", json);
+        if (!strncmp(line, "{\"return\"", 9) || !strncmp(line, "{\"error\"", 8))
+            return line;
+    }
+}
+
+static void qmp_connect(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char line[8192];
+
+    strcpy(sa.sun_path, qmp_path);
+    qmp_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (qmp_fd < 0 || connect(qmp_fd, (struct sockaddr *)&sa, sizeof(sa)))
+        fatal("QMP: cannot connect to %s: %s", qmp_path, strerror(errno));
+    if (qmp_line(line, sizeof(line), 20000) || !strstr(line, "\"QMP\""))
+        fatal("QMP: no greeting on %s", qmp_path);
+    if (strncmp(qmp("{\"execute\": \"qmp_capabilities\"}"), "{\"return\"", 9))
+        fatal("QMP: qmp_capabilities refused");
+}
+
+/* Does QEMU hold an fd that is the anon inode NAME (e.g. "kvm-vm")? */
+static int qemu_has_anon_fd(const char *name)
+{
+    char dir[64], p[320], target[256], want[128];
+    struct dirent *de;
+    DIR *d;
+    int found = 0;
+    ssize_t n;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)qemu_pid);
+    snprintf(want, sizeof(want), "anon_inode:%s", name);
+    if (!(d = opendir(dir)))
+        fatal("cannot read %s: %s", dir, strerror(errno));
+    while (!found && (de = readdir(d))) {
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        n = readlink(p, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = 0;
+            found = !strcmp(target, want);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The capability CAP of the device at BUS:SLOT.0 (0 if absent). */
+static unsigned find_cap(unsigned bus, unsigned slot, unsigned cap)
+{
+    unsigned pos, guard = 0;
+
+    if (!(bus_read32(bus, slot, 0x04) >> 16 & 0x10))
+        return 0;
+    pos = bus_read32(bus, slot, 0x34) & 0xfc;
+    while (pos && guard++ < 48) {
+        uint32_t v = bus_read32(bus, slot, pos);
+
+        if ((v & 0xff) == cap)
+            return pos;
+        pos = (v >> 8) & 0xfc;
+    }
+    return 0;
+}
+
 static char *subst(const char *arg, const char *key, int fd)
 {
     const char *p = strstr(arg, key);
@@ -299,6 +540,7 @@ static int open_inherit(const char *path)
 int main(int argc, char **argv)
 {
     unsigned slot = 4;
+    int port = -1, want_kvm = 0, want_kvm_vfio = 0;
     int iommufd = -1, devfd = -1, opt, i, qa, qb;
     int in[2], outp[2];
     char **qargv;
@@ -306,25 +548,51 @@ int main(int argc, char **argv)
     uint8_t src[XFER], dst[XFER];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    while ((opt = getopt(argc, argv, "s:id:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:id:r:e:kvu:")) != -1) {
         switch (opt) {
         case 's': slot = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'i': iommufd = open_inherit("/dev/iommu"); break;
         case 'd': devfd = open_inherit(optarg); break;
+        case 'r': port = (int)strtoul(optarg, NULL, 0); break;
+        case 'e': logpath = optarg; break;
+        case 'k': want_kvm = 1; break;
+        case 'v': want_kvm_vfio = 1; break;
+        case 'u': unplug_id = optarg; break;
         default:
-            fprintf(stderr, "usage: %s [-s SLOT] [-i] [-d CDEV] -- QEMU ARGS...\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [-s SLOT] [-r PORT] [-i] [-d CDEV] "
+                    "[-e LOG] [-k] [-v] [-u ID] -- QEMU ARGS...\n", argv[0]);
             return 2;
         }
     }
+    if (port >= 0) {
+        edu_bus = 1;
+        slot = 0;
+    }
+    if (logpath) {
+        logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                     0644);
+        if (logfd < 0) {
+            printf("not ok: open %s: %s\nresult: failed\n", logpath,
+                   strerror(errno));
+            return 1;
+        }
+    }
+    if (want_kvm || unplug_id)
+        snprintf(qmp_path, sizeof(qmp_path), "/tmp/qdrv-%d.qmp", (int)getpid());
     if (optind >= argc) {
         fprintf(stderr, "%s: no QEMU command given\n", argv[0]);
         return 2;
     }
 
-    qargv = calloc(argc - optind + 5, sizeof(char *));
+    qargv = calloc(argc - optind + 7, sizeof(char *));
     for (i = optind, qa = 0; i < argc; i++, qa++)
         qargv[qa] = subst(subst(argv[i], "@IOMMUFD@", iommufd), "@DEVFD@", devfd);
+    if (qmp_path[0]) {
+        unlink(qmp_path);
+        qargv[qa++] = "-qmp";
+        if (asprintf(&qargv[qa++], "unix:%s,server=on,wait=off", qmp_path) < 0)
+            return 2;
+    }
     qargv[qa++] = "-qtest";
     qargv[qa++] = "stdio";
     qargv[qa++] = "-qtest-log";
@@ -342,6 +610,8 @@ int main(int argc, char **argv)
     if (qemu_pid == 0) {
         dup2(in[0], 0);
         dup2(outp[1], 1);
+        if (logfd >= 0)
+            dup2(logfd, 2);         /* O_APPEND, shared with our marks */
         close(in[0]); close(in[1]); close(outp[0]); close(outp[1]);
         execvp(qargv[0], qargv);
         fprintf(stderr, "exec %s: %s\n", qargv[0], strerror(errno));
@@ -359,12 +629,50 @@ int main(int argc, char **argv)
     for (qb = 0; qargv[qb]; qb++)
         printf(" %s", qargv[qb]);
     printf(" (pid %d)\n", (int)qemu_pid);
+    if (logpath)
+        printf("ok: QEMU's stderr goes to %s\n", logpath);
 
-    /* PCI: find the assigned edu at 00:SLOT.0 */
+    if (port >= 0) {
+        /* the root port: bus 1 behind it; I/O and prefetchable windows
+         * closed (base > limit); memory window opened after BAR sizing */
+        id = bus_read32(0, port, 0);
+        if ((bus_read32(0, port, 0x0c) >> 16 & 0x7f) != 1)
+            fatal("00:%02x.0 (id 0x%08x) is not a PCI bridge", port, id);
+        bus_write32(0, port, 0x18, 0x00010100);
+        bus_write32(0, port, 0x1c, 0x000000f0);
+        bus_write32(0, port, 0x24, 0x0000fff0);
+        ok("root port 00:%02x.0 (id 0x%08x): secondary bus 1", port, id);
+    }
+    mark("QEMU up, qtest answering");
+    if (qmp_path[0])
+        qmp_connect();
+
+    if (want_kvm) {
+        const char *r = qmp("{\"execute\": \"query-kvm\"}");
+
+        if (!strstr(r, "\"enabled\": true") || !strstr(r, "\"present\": true"))
+            fatal("QEMU is not running under KVM: query-kvm -> %s", r);
+        if (!qemu_has_anon_fd("kvm-vm"))
+            fatal("QEMU (pid %d) holds no KVM VM fd (anon_inode:kvm-vm)",
+                  (int)qemu_pid);
+        ok("QEMU runs under KVM: query-kvm -> %s; it holds a KVM VM fd "
+           "(anon_inode:kvm-vm)", r);
+    }
+    if (want_kvm_vfio) {
+        if (qemu_has_anon_fd("kvm-vfio"))
+            ok("QEMU holds a KVM VFIO device fd (anon_inode:kvm-vfio): KVM "
+               "was told about the VFIO device");
+        else
+            bad("QEMU holds no KVM VFIO device fd (anon_inode:kvm-vfio): KVM "
+                "was not told about the VFIO device");
+    }
+
+    /* PCI: find the assigned edu at 00:SLOT.0 (or 01:00.0) */
     id = cfg_read32(slot, 0);
     if (id != 0x11e81234)
-        fatal("00:%02x.0 has id 0x%08x, expected edu 1234:11e8", slot, id);
-    ok("00:%02x.0 is the assigned edu (1234:11e8)", slot);
+        fatal("%02x:%02x.0 has id 0x%08x, expected edu 1234:11e8", edu_bus,
+              slot, id);
+    ok("%02x:%02x.0 is the assigned edu (1234:11e8)", edu_bus, slot);
 
     cfg_write32(slot, 0x10, 0xffffffff);
     bar = cfg_read32(slot, 0x10);
@@ -372,6 +680,17 @@ int main(int argc, char **argv)
     if ((bar & 1) || size < 0x1000)
         fatal("BAR0 sizing read 0x%08x", bar);
     cfg_write32(slot, 0x10, BAR0_ADDR);
+    if (port >= 0) {
+        /* memory window [BAR0_ADDR, BAR0_ADDR + size) in 1 MiB units */
+        uint32_t lim = BAR0_ADDR + (size < 0x100000 ? 0x100000 : size) - 1;
+
+        bus_write32(0, port, 0x20, (lim >> 16 & 0xfff0) << 16 |
+                                   (BAR0_ADDR >> 16 & 0xfff0));
+        cmdreg = bus_read32(0, port, 0x4);
+        bus_write32(0, port, 0x4, (cmdreg & 0xffff) | 0x6);
+        ok("root port: memory window 0x%x-0x%x, memory + bus master enabled",
+           BAR0_ADDR, lim);
+    }
     cmdreg = cfg_read32(slot, 0x4);
     cfg_write32(slot, 0x4, (cmdreg & 0xffff) | 0x6);
     if ((cfg_read32(slot, 0x10) & ~0xfu) != BAR0_ADDR ||
@@ -411,6 +730,56 @@ int main(int argc, char **argv)
     } else {
         ok("%d bytes moved by DMA through the assigned device, all verified",
            XFER);
+        mark("DMA round trip verified");
+    }
+
+    if (unplug_id) {
+        char json[256];
+        const char *r;
+        unsigned exp;
+        uint32_t sltctl;
+
+        snprintf(json, sizeof(json), "{\"execute\": \"device_del\", "
+                 "\"arguments\": {\"id\": \"%s\"}}", unplug_id);
+        mark("device_del %s", unplug_id);
+        r = qmp(json);
+        if (strncmp(r, "{\"return\"", 9))
+            fatal("device_del %s refused: %s", unplug_id, r);
+        ok("QMP device_del %s accepted", unplug_id);
+        if (port >= 0 && !unplug_seen) {
+            /*
+             * Native PCIe hot-plug: QEMU pressed the attention button;
+             * answer as a guest does, power indicator off + power off.
+             */
+            exp = find_cap(0, port, 0x10);
+            if (!exp)
+                fatal("root port 00:%02x.0 has no PCI Express capability", port);
+            sltctl = bus_read32(0, port, exp + 0x18) & 0xffff;
+            bus_write16(0, port, exp + 0x18,
+                        (uint16_t)((sltctl & ~0x0300u) | 0x0300 | 0x0400));
+            ok("root port slot powered off (Slot Control 0x%04x -> 0x%04x)",
+               sltctl, (sltctl & ~0x0300u) | 0x0700);
+        }
+        {
+            struct timespec t0, t;
+            char line[8192];
+
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            while (!unplug_seen) {
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if (t.tv_sec - t0.tv_sec > 20)
+                    fatal("hot-unplug of %s: no DEVICE_DELETED within 20 s",
+                          unplug_id);
+                if (qmp_line(line, sizeof(line), 1000) == -2)
+                    fatal("hot-unplug of %s: QEMU closed QMP before "
+                          "DEVICE_DELETED", unplug_id);
+            }
+        }
+        mark("%s unplugged (DEVICE_DELETED)", unplug_id);
+        ok("%s hot-unplugged: DEVICE_DELETED received", unplug_id);
+        if (port >= 0 && cfg_read32(slot, 0) != 0xffffffffu)
+            bad("%02x:%02x.0 still answers config reads after the unplug",
+                edu_bus, slot);
     }
     finish(failures ? 1 : 0);
     return 0;
