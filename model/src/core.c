@@ -318,12 +318,12 @@ long model_fd_get(int fd, enum fkind kind, int wrong, struct mfile **out)
     return 0;
 }
 
-/* Remove the configured reserved holes from the n ranges in out[]
- * (MAX_RANGES entries); returns the new count. */
-int ranges_minus_holes(struct range *out, int n)
+/* Remove the ranges cut[] from the n ranges in out[] (MAX_RANGES
+ * entries); returns the new count. */
+int ranges_minus(struct range *out, int n, const struct range *cut, int ncut)
 {
-    for (int h = 0; h < cfg.nholes; h++) {
-        struct range hole = cfg.holes[h];
+    for (int h = 0; h < ncut; h++) {
+        struct range hole = cut[h];
         struct range tmp[MAX_RANGES];
         int m = 0;
         for (int i = 0; i < n && m < MAX_RANGES - 1; i++) {
@@ -341,6 +341,32 @@ int ranges_minus_holes(struct range *out, int n)
         n = m;
     }
     return n;
+}
+
+/* The configured reserved holes (VFIO_MODEL_IOVA_HOLES) */
+int ranges_minus_holes(struct range *out, int n)
+{
+    return ranges_minus(out, n, cfg.holes, cfg.nholes);
+}
+
+/* The extra reserved ranges of device vfio<idx> (VFIO_MODEL_DEVICE_RESV)
+ * into out[] (MAX_DEV_RESV entries); returns their number. */
+int dev_resv(int idx, struct range *out)
+{
+    int n = 0;
+    for (int i = 0; i < cfg.nresv; i++)
+        if (cfg.resv[i].dev == idx)
+            out[n++] = cfg.resv[i].r;
+    return n;
+}
+
+/* Does [start, last] intersect one of the n ranges? */
+bool ranges_overlap(const struct range *rs, int n, uint64_t start, uint64_t last)
+{
+    for (int i = 0; i < n; i++)
+        if (!(last < rs[i].start || start > rs[i].last))
+            return true;
+    return false;
 }
 
 /* ------------------------------------------------------- configuration */
@@ -364,6 +390,38 @@ static uint64_t env_bits(const char *n)
             bits |= 1ULL << atoi(g);
     free(t);
     return bits;
+}
+
+/* VFIO_MODEL_DEVICE_RESV="i:start-last,...": reserved IOVA ranges of the
+ * IOMMU behind device vfio<i>, in addition to the global holes. */
+static void parse_device_resv(void)
+{
+    const char *v = getenv("VFIO_MODEL_DEVICE_RESV");
+    if (!v || !*v)
+        return;
+    char *s = strdup(v), *save = NULL;
+    for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *e1, *e2, *e3;
+        long dev = strtol(t, &e1, 10);
+        uint64_t start = 0, last = 0;
+        bool ok = e1 != t && *e1 == ':' && dev >= 0 && dev < MAX_DEVS;
+        if (ok) {
+            start = strtoull(e1 + 1, &e2, 0);
+            ok = e2 != e1 + 1 && *e2 == '-';
+        }
+        if (ok) {
+            last = strtoull(e2 + 1, &e3, 0);
+            ok = e3 != e2 + 1 && !*e3 && start <= last;
+        }
+        if (!ok || cfg.nresv == MAX_DEV_RESV) {
+            fprintf(stderr, "vfio-model: VFIO_MODEL_DEVICE_RESV: ignoring '%s'\n", t);
+            continue;
+        }
+        cfg.resv[cfg.nresv].dev = (int)dev;
+        cfg.resv[cfg.nresv].r = (struct range){ start, last };
+        cfg.nresv++;
+    }
+    free(s);
 }
 
 static void parse_config(void)
@@ -399,6 +457,9 @@ static void parse_config(void)
     cfg.strict_exit = env_u64("VFIO_MODEL_STRICT_EXIT", 0) != 0;
     cfg.trace = (int)env_u64("VFIO_MODEL_TRACE", 0);
     cfg.dma_avail = (unsigned)env_u64("VFIO_MODEL_DMA_ENTRY_LIMIT", 65535);
+    cfg.bar2 = env_u64("VFIO_MODEL_BAR2", 1) != 0;
+    cfg.iommufd_p2p = env_u64("VFIO_MODEL_IOMMUFD_P2P", 0) != 0;
+    parse_device_resv();
     const char *h = getenv("VFIO_MODEL_IOVA_HOLES");
     if (!h)
         h = "0xfee00000-0xfeefffff";
@@ -721,6 +782,7 @@ static size_t emit_counters(char *buf, size_t sz)
     P("bus_resets=%ld\n", cnt.bus_resets);
     P("region_reads=%ld\n", cnt.region_reads);
     P("region_writes=%ld\n", cnt.region_writes);
+    P("region_mmaps=%ld\n", cnt.region_mmaps);
     P("adopted_fds=%ld\n", cnt.adopted);
     P("faults_injected=%ld\n", cnt.faults_injected);
     P("ioctls=%ld\n", cnt.ioctls);
@@ -1350,34 +1412,62 @@ ssize_t write(int fd, const void *b, size_t n)
     return real_write(fd, b, n);
 }
 
-static bool is_model_fd(int fd)
+/* mmap of a model fd: a device fd maps its mmap-able region (BAR2) with
+ * vfio-pci's rules (device.c); any other offset, size or fd kind: EINVAL
+ * as for a region without VFIO_REGION_INFO_FLAG_MMAP. *handled is false
+ * when the fd is not a model fd. */
+static void *model_mmap(void *a, size_t l, int p, int fl, int fd, off_t o, bool *handled)
 {
-    if (fd < 0 || fd >= FDMAX || !fdmap[fd])
-        return false;
+    *handled = false;
+    if ((fl & MAP_ANONYMOUS) || fd < 0 || fd >= FDMAX || !fdmap[fd])
+        return MAP_FAILED;
     pthread_mutex_lock(&model_lock);
-    bool r = lookup(fd, false) != NULL;
+    struct mfile *f = lookup(fd, false);
+    if (!f) {
+        pthread_mutex_unlock(&model_lock);
+        return MAP_FAILED;
+    }
+    *handled = true;
+    void *r = MAP_FAILED;
+    int e = EINVAL, bfd;
+    uint64_t pos;
+    if (f->kind == FK_CDEV || f->kind == FK_DEVICE) {
+        long x = device_mmap(f->df, (uint64_t)o, l, fl, &bfd, &pos);
+        if (x == 0) {
+            RESOLVE(real_mmap, "mmap");
+            r = real_mmap(a, l, p, fl, bfd, (off_t)pos);
+            e = errno;
+            if (r != MAP_FAILED)
+                cnt.region_mmaps++;
+        } else {
+            e = (int)-x;
+        }
+    }
     pthread_mutex_unlock(&model_lock);
+    if (cfg.trace > 1)
+        fprintf(stderr, "vfio-model: mmap(%d, 0x%zx, 0x%llx) = %p\n", fd, l,
+                (unsigned long long)o, r);
+    if (r == MAP_FAILED)
+        errno = e;
     return r;
 }
 
-/* No model region is mmap-able (BAR0 is trapped): like vfio-pci for a
- * region without VFIO_REGION_INFO_FLAG_MMAP, mmap fails with EINVAL. */
 void *mmap(void *a, size_t l, int p, int fl, int fd, off_t o)
 {
-    if (!(fl & MAP_ANONYMOUS) && is_model_fd(fd)) {
-        errno = EINVAL;
-        return MAP_FAILED;
-    }
+    bool handled;
+    void *r = model_mmap(a, l, p, fl, fd, o, &handled);
+    if (handled)
+        return r;
     RESOLVE(real_mmap, "mmap");
     return real_mmap(a, l, p, fl, fd, o);
 }
 
 void *mmap64(void *a, size_t l, int p, int fl, int fd, off_t o)
 {
-    if (!(fl & MAP_ANONYMOUS) && is_model_fd(fd)) {
-        errno = EINVAL;
-        return MAP_FAILED;
-    }
+    bool handled;
+    void *r = model_mmap(a, l, p, fl, fd, o, &handled);
+    if (handled)
+        return r;
     RESOLVE(real_mmap64, "mmap64");
     return real_mmap64(a, l, p, fl, fd, o);
 }

@@ -8,10 +8,16 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define IDX_SHIFT 40
 #define BAR0_SIZE (1ULL << 20)
+#define BAR2_SIZE (64ULL << 10)  /* plain memory, mmap-able; a power of two >= the page size */
+#define BAR2_ATTR 0x08          /* 32-bit memory BAR, prefetchable */
 #define CFG_SIZE 256
 #define MSI_CAP 0x40
 #define DMA_START 0x40000
@@ -49,6 +55,8 @@ void mdev_init(struct mdev *m)
     c[0x0a] = 0x00;                 /* subclass */
     c[0x0b] = 0xff;                 /* class: other */
     w32(c + 0x10, 0x00000000);      /* BAR0: 32-bit MMIO, not prefetchable */
+    if (cfg.bar2)
+        w32(c + 0x18, BAR2_ATTR);   /* BAR2: 32-bit memory, prefetchable */
     w16(c + 0x2c, 0x1af4);
     w16(c + 0x2e, 0x1100);
     c[0x34] = MSI_CAP;
@@ -56,6 +64,7 @@ void mdev_init(struct mdev *m)
     c[MSI_CAP] = 0x05;              /* MSI */
     c[MSI_CAP + 1] = 0;
     w16(c + MSI_CAP + 2, 0x0080);   /* 64-bit, 1 vector */
+    m->bar2_fd = -1;
     m->irq_type = -1;
     m->intx.fd = m->msi.fd = m->err.fd = m->req.fd = -1;
     edu_reset(m);
@@ -299,6 +308,8 @@ static uint8_t cfg_wmask(unsigned off)
     case 0x11: return 0x00;
     case 0x12: return 0xf0;
     case 0x13: return 0xff;
+    case 0x1a: case 0x1b:            /* 64 KiB BAR2: low 16 bits read-only */
+        return cfg.bar2 ? 0xff : 0x00;
     case MSI_CAP + 2: return 0x71;   /* enable, MME */
     case MSI_CAP + 4: return 0xfc;
     }
@@ -440,7 +451,13 @@ static long do_region_info(struct devfile *df, void *arg)
         i.size = BAR0_SIZE;
         i.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
         break;
-    case VFIO_PCI_BAR1_REGION_INDEX ... VFIO_PCI_ROM_REGION_INDEX:
+    case VFIO_PCI_BAR2_REGION_INDEX:
+        i.size = cfg.bar2 ? BAR2_SIZE : 0;
+        i.flags = cfg.bar2 ? VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+                                 VFIO_REGION_INFO_FLAG_MMAP : 0;
+        break;
+    case VFIO_PCI_BAR1_REGION_INDEX:
+    case VFIO_PCI_BAR3_REGION_INDEX ... VFIO_PCI_ROM_REGION_INDEX:
         i.size = 0;
         i.flags = 0;
         break;
@@ -837,6 +854,99 @@ long device_ioctl(struct devfile *df, unsigned long cmd, void *arg)
     return -ENOTTY;
 }
 
+/* ----------------------------------------------------------------- BAR2 */
+
+static bool bar_memfds;         /* a BAR memfd exists in this process */
+
+/* The memfd behind BAR2 of @m: created at first use, owned by the device
+ * for the life of the process, so every mmap of the region (through any
+ * device fd) shares the same memory, as a real BAR does. -errno on
+ * failure. */
+static int bar2_fd(struct mdev *m)
+{
+    if (m->bar2_fd >= 0)
+        return m->bar2_fd;
+    char name[48];
+    /* not "vfio-model:...": never taken for a model fd to adopt */
+    snprintf(name, sizeof(name), "vfio-model-bar2:vfio%d", m->idx);
+    int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (ftruncate(fd, (off_t)BAR2_SIZE) < 0 || syscall(SYS_fstat, fd, &st) < 0) {
+        int e = errno;
+        sys_close(fd);
+        return -e;
+    }
+    m->bar2_fd = fd;
+    m->bar2_dev = st.st_dev;
+    m->bar2_ino = st.st_ino;
+    bar_memfds = true;
+    return fd;
+}
+
+/* vfio_pci_core_mmap: only an mmap-able BAR (BAR2), with a shared mapping
+ * of whole pages inside the region; anything else EINVAL. On success the
+ * caller maps @fd at @pos. */
+long device_mmap(struct devfile *df, uint64_t off, size_t len, int flags, int *fd, uint64_t *pos)
+{
+    if (df->cdev && !df->opened)     /* no access before BIND_IOMMUFD */
+        return -EINVAL;
+    unsigned idx = (unsigned)(off >> IDX_SHIFT);
+    uint64_t p = off & ((1ULL << IDX_SHIFT) - 1);
+    uint64_t pgsz = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (idx != VFIO_PCI_BAR2_REGION_INDEX || !cfg.bar2)
+        return -EINVAL;
+    int type = flags & MAP_TYPE;
+    if (type != MAP_SHARED && type != MAP_SHARED_VALIDATE)
+        return -EINVAL;
+    uint64_t req = ((uint64_t)len + pgsz - 1) & ~(pgsz - 1);
+    if (!len || (p & (pgsz - 1)) || p >= BAR2_SIZE || req > BAR2_SIZE - p)
+        return -EINVAL;
+    int r = bar2_fd(df->dev);
+    if (r < 0)
+        return r;
+    *fd = r;
+    *pos = p;
+    return 0;
+}
+
+static bool is_bar_mapping(dev_t dev, ino_t ino)
+{
+    for (int i = 0; i < cfg.ndev; i++)
+        if (devs[i].bar2_fd >= 0 && devs[i].bar2_dev == dev && devs[i].bar2_ino == ino)
+            return true;
+    return false;
+}
+
+/* How many 4 KiB pages of [uva, uva + len) lie in an mmap of a device BAR
+ * (VM_IO | VM_PFNMAP in the kernel: no struct page, nothing to pin).
+ * Found by the BAR memfds' inodes in /proc/self/maps, so munmap, mremap
+ * and MAP_FIXED over a BAR need no tracking. */
+uint64_t bar_pages_in(uint64_t uva, uint64_t len)
+{
+    if (!bar_memfds || !len)
+        return 0;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return 0;
+    uint64_t end = uva + len, bytes = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        unsigned long s, e, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %*x %x:%x %lu", &s, &e, &maj, &min, &ino) != 5)
+            continue;
+        if (e <= uva || s >= end || !is_bar_mapping(makedev(maj, min), (ino_t)ino))
+            continue;
+        bytes += (e < end ? e : end) - (s > uva ? s : uva);
+    }
+    free(line);
+    fclose(f);
+    return bytes / PG;
+}
+
 long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write)
 {
     if (df->cdev && !df->opened)
@@ -862,6 +972,24 @@ long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write
         else
             cnt.region_reads++;
         return (long)n;
+    }
+    if (idx == VFIO_PCI_BAR2_REGION_INDEX && cfg.bar2) {
+        /* vfio_pci_bar_rw: EINVAL at or past the end, short at the end */
+        if (pos >= BAR2_SIZE)
+            return -EINVAL;
+        if (n > BAR2_SIZE - pos)
+            n = BAR2_SIZE - pos;
+        int fd = bar2_fd(m);
+        if (fd < 0)
+            return fd;
+        long r = syscall(write ? SYS_pwrite64 : SYS_pread64, fd, buf, n, (off_t)pos);
+        if (r < 0)
+            return -errno;
+        if (write)
+            cnt.region_writes++;
+        else
+            cnt.region_reads++;
+        return r;
     }
     if (idx == VFIO_PCI_BAR0_REGION_INDEX) {
         if (pos >= BAR0_SIZE || n > BAR0_SIZE - pos)

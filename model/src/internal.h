@@ -14,7 +14,7 @@ struct counters {
     long dmas, dma_bytes_mapped, spapr_windows, spapr_mem;
     long dirty_queries, dirty_marked, dma_ops, dma_bytes, dma_faults;
     long irqs, irq_fds, resets, bus_resets, region_reads, region_writes;
-    long adopted, faults_injected, ioctls;
+    long adopted, faults_injected, ioctls, region_mmaps;
 };
 
 struct ioname { const char *name; unsigned long cmd; };
@@ -36,7 +36,10 @@ long model_fd_get(int fd, enum fkind kind, int wrong, struct mfile **out);
 /* is number @i (a device index, a group) in the set @bits of a list knob? */
 static inline bool cfg_bit(uint64_t bits, int i) { return i >= 0 && i < 64 && ((bits >> i) & 1); }
 void *mz(size_t n);
+int ranges_minus(struct range *out, int n, const struct range *cut, int ncut);
 int ranges_minus_holes(struct range *out, int n);
+int dev_resv(int idx, struct range *out);
+bool ranges_overlap(const struct range *rs, int n, uint64_t start, uint64_t last);
 bool inject_alloc_fail(void);
 void count_ioctl(unsigned long cmd, bool known);
 
@@ -74,6 +77,8 @@ void devfile_release(struct devfile *df);
 long device_ioctl(struct devfile *df, unsigned long cmd, void *arg);
 long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write);
 struct devfile *devfile_new_group(struct group *g, struct mdev *m);
+long device_mmap(struct devfile *df, uint64_t off, size_t len, int flags, int *fd, uint64_t *pos);
+uint64_t bar_pages_in(uint64_t uva, uint64_t len);
 
 /* objects listing for reports */
 size_t emit_objects(char *buf, size_t sz);

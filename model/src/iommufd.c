@@ -78,20 +78,27 @@ int pin_check_va(uint64_t uva, uint64_t len)
     return 0;
 }
 
+/* A BAR mmap has no pages to pin (VM_PFNMAP): Linux 6.12's iommufd fails
+ * with EFAULT; with VFIO_MODEL_IOMMUFD_P2P it is mapped but, like type1's
+ * reserved pfns, not counted in pinned_pages nor against the limit. */
 static int pages_pin(struct pages *p)
 {
     if (p->pin_users++ > 0)
         return 0;
-    uint64_t npg = p->len / PG;
+    uint64_t nbar = bar_pages_in(p->uva, p->len);
+    uint64_t npg = p->len / PG - (cfg.iommufd_p2p ? nbar : 0);
     if (cfg.pin_limit && (uint64_t)(cnt.pinned + cnt.t1_pinned) + npg > cfg.pin_limit) {
         p->pin_users--;
         return -ENOMEM;
     }
     int r = pin_check_va(p->uva, p->len);
+    if (!r && nbar && !cfg.iommufd_p2p)
+        r = -EFAULT;
     if (r) {
         p->pin_users--;
         return r;
     }
+    p->npinned = npg;
     cnt.pinned += (long)npg;
     return 0;
 }
@@ -99,7 +106,7 @@ static int pages_pin(struct pages *p)
 static void pages_unpin(struct pages *p)
 {
     if (--p->pin_users == 0)
-        cnt.pinned -= (long)(p->len / PG);
+        cnt.pinned -= (long)p->npinned;
 }
 
 static int area_pin(struct area *a)
@@ -124,7 +131,15 @@ static int dev_iommu(struct devfile *df);
 
 /* ---------------------------------------------------------------- ranges */
 
-/* valid = [0, max] minus reserved; reserved depends on attached domains */
+/* Is device @m attached (through its cdev) to a domain of @s? */
+static bool dev_in_ioas(const struct mdev *m, const struct ioas *s)
+{
+    return m->owner && m->owner->cdev && m->owner->hwpt && m->owner->hwpt->ioas == s;
+}
+
+/* valid = [0, max] minus reserved; reserved depends on attached domains
+ * (aperture, global holes) and on the devices attached (their own
+ * reserved ranges, VFIO_MODEL_DEVICE_RESV) */
 static int valid_ranges(struct ioas *s, struct range *out)
 {
     int n = 1;
@@ -132,7 +147,13 @@ static int valid_ranges(struct ioas *s, struct range *out)
     out[0].last = s->nhwpt ? cfg.aperture_last : ULMAX;
     if (!s->nhwpt)
         return n;
-    return ranges_minus_holes(out, n);
+    n = ranges_minus_holes(out, n);
+    for (int i = 0; i < cfg.ndev && cfg.nresv; i++)
+        if (dev_in_ioas(&devs[i], s)) {
+            struct range rv[MAX_DEV_RESV];
+            n = ranges_minus(out, n, rv, dev_resv(i, rv));
+        }
+    return n;
 }
 
 static bool range_within(struct range *rs, int n, uint64_t start, uint64_t last)
@@ -179,6 +200,21 @@ static bool area_overlap(struct ioas *s, uint64_t start, uint64_t last)
         if (!(last < a->iova || start > a->iova + a->len - 1))
             return true;
     return false;
+}
+
+/* A device joining @s reserves its own ranges there first
+ * (iopt_table_enforce_dev_resv_regions): EADDRINUSE when a mapping or an
+ * allowed range is in the way; nothing changes then. */
+static long dev_resv_check(const struct mdev *m, struct ioas *s)
+{
+    struct range rv[MAX_DEV_RESV];
+    int n = dev_resv(m->idx, rv);
+    for (int i = 0; i < n; i++) {
+        if (area_overlap(s, rv[i].start, rv[i].last) ||
+            (s->nallowed > 0 && ranges_overlap(s->allowed, s->nallowed, rv[i].start, rv[i].last)))
+            return -EADDRINUSE;
+    }
+    return 0;
 }
 
 static void area_free(struct ioas *s, struct area *a)
@@ -991,6 +1027,11 @@ long iommufd_attach(struct devfile *df, uint32_t *pt_id)
         return -ENOENT;
     struct hwpt *h = NULL;
     bool created = false;
+    /* the device's reserved ranges, before the domain is chosen or made */
+    long rr = dev_resv_check(df->dev, o->type == OBJ_IOAS ? (struct ioas *)o :
+                                                            ((struct hwpt *)o)->ioas);
+    if (rr)
+        return rr;
     if (o->type == OBJ_IOAS) {
         struct ioas *s = (struct ioas *)o;
         /* reuse a compatible automatic domain of this IOAS */

@@ -31,8 +31,7 @@ static void dma_free(struct container *c, struct dma *d)
 {
     cnt.dmas--;
     cnt.dma_bytes_mapped -= (long)d->size;
-    if (c->iommu_type != VFIO_SPAPR_TCE_v2_IOMMU)
-        cnt.t1_pinned -= (long)(d->size / PG);
+    cnt.t1_pinned -= (long)d->npinned;
     c->ndma--;
     free(d);
 }
@@ -91,12 +90,34 @@ void container_release(struct container *c)
 
 /* ----------------------------------------------------------- type1 */
 
-static void iova_ranges(struct range *out, int *n)
+/* The extra reserved ranges (VFIO_MODEL_DEVICE_RESV) of group @g: those
+ * of every device in it, as iommu_get_group_resv_regions() collects them.
+ * Returns their number (MAX_DEV_RESV entries in out[] at most). */
+static int group_resv(const struct group *g, struct range *out)
+{
+    int n = 0;
+    for (int i = 0; i < cfg.ndev && cfg.nresv; i++)
+        if (devs[i].group == g->num) {
+            struct range rv[MAX_DEV_RESV];
+            int k = dev_resv(i, rv);
+            for (int j = 0; j < k && n < MAX_DEV_RESV; j++)
+                out[n++] = rv[j];
+        }
+    return n;
+}
+
+static void iova_ranges(struct container *c, struct range *out, int *n)
 {
     /* type1 with an IOMMU group attached: the device's MSI window is a
-     * reserved region */
+     * reserved region, and so are the reserved regions of every group in
+     * the container */
     out[0] = (struct range){ 0, cfg.aperture_last };
     *n = ranges_minus_holes(out, 1);
+    for (int i = 0; i < ngroups; i++)
+        if (groups[i].ctr == c) {
+            struct range rv[MAX_DEV_RESV];
+            *n = ranges_minus(out, *n, rv, group_resv(&groups[i], rv));
+        }
 }
 
 static long type1_get_info(struct container *c, void *arg)
@@ -117,7 +138,7 @@ static long type1_get_info(struct container *c, void *arg)
     size_t cs = 0;
     struct range r[MAX_RANGES];
     int n;
-    iova_ranges(r, &n);
+    iova_ranges(c, r, &n);
     struct vfio_iommu_type1_info_cap_iova_range *ir = (void *)caps;
     memset(caps, 0, sizeof(caps));
     ir->header.id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
@@ -206,7 +227,7 @@ static long type1_map(struct container *c, void *arg)
     if (is_type1(c->iommu_type)) {
         struct range r[MAX_RANGES];
         int n;
-        iova_ranges(r, &n);
+        iova_ranges(c, r, &n);
         bool ok = false;
         for (int i = 0; i < n; i++)
             if (u->iova >= r[i].start && last <= r[i].last)
@@ -216,8 +237,11 @@ static long type1_map(struct container *c, void *arg)
     }
     if ((unsigned)c->ndma >= cfg.dma_avail)
         return -ENOSPC;
-    uint64_t npg = u->size / PG;
+    /* sPAPR v2: preregistration pinned it. type1: BAR pages (VM_PFNMAP)
+     * are mapped by pfn, not pinned nor counted (vfio's reserved pfns). */
+    uint64_t npg = 0;
     if (c->iommu_type != VFIO_SPAPR_TCE_v2_IOMMU) {
+        npg = u->size / PG - bar_pages_in(u->vaddr, u->size);
         if (cfg.pin_limit && (uint64_t)(cnt.pinned + cnt.t1_pinned) + npg > cfg.pin_limit)
             return -ENOMEM;
         if (pin_check_va(u->vaddr, u->size))
@@ -230,13 +254,13 @@ static long type1_map(struct container *c, void *arg)
     d->size = u->size;
     d->vaddr = u->vaddr;
     d->prot = prot;
+    d->npinned = npg;
     d->next = c->dmas;
     c->dmas = d;
     c->ndma++;
     cnt.dmas++;
     cnt.dma_bytes_mapped += (long)d->size;
-    if (c->iommu_type != VFIO_SPAPR_TCE_v2_IOMMU)
-        cnt.t1_pinned += (long)npg;     /* sPAPR v2: preregistration pinned it */
+    cnt.t1_pinned += (long)npg;
     return 0;
 }
 
@@ -430,8 +454,8 @@ static long spapr_register(struct container *c, void *arg, bool reg)
     uint64_t npg = u->size / PG;
     if (cfg.pin_limit && (uint64_t)(cnt.pinned + cnt.t1_pinned) + npg > cfg.pin_limit)
         return -ENOMEM;
-    if (pin_check_va(u->vaddr, u->size))
-        return -EFAULT;
+    if (pin_check_va(u->vaddr, u->size) || bar_pages_in(u->vaddr, u->size))
+        return -EFAULT;         /* not mapped, or a BAR: nothing to pin */
     struct spapr_mem *m = mz(sizeof(*m));
     if (!m)
         return -ENOMEM;
@@ -719,6 +743,15 @@ long group_ioctl(struct group *g, unsigned long cmd, void *arg)
          * knob for userspace that must then create a second one). */
         if (c->ngroups && cfg_bit(cfg.isolated_groups, g->num))
             return -EPERM;
+        /* type1 attaching the group to a container in use: its reserved
+         * regions must not hit a mapping (vfio_iommu_resv_conflict) */
+        if (is_type1(c->iommu_type)) {
+            struct range rv[MAX_DEV_RESV];
+            int n = group_resv(g, rv);
+            for (int i = 0; i < n; i++)
+                if (dma_find_overlap(c, rv[i].start, rv[i].last))
+                    return -EINVAL;
+        }
         g->ctr = c;
         c->refs++;
         c->ngroups++;

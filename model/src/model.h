@@ -16,6 +16,7 @@
 #define PG 4096ULL
 #define MAX_DEVS 16
 #define MAX_RANGES 64
+#define MAX_DEV_RESV 16
 
 enum fkind { FK_IOMMU = 1, FK_CONTAINER, FK_GROUP, FK_CDEV, FK_DEVICE, FK_NKINDS };
 
@@ -47,6 +48,7 @@ struct pages {              /* like iopt_pages: a pinned user VA range */
     uint64_t uva, len;
     int refs;               /* areas using it */
     int pin_users;          /* areas using it that sit in an IOAS with a domain */
+    uint64_t npinned;       /* pages counted in pinned_pages while pinned */
 };
 
 struct area {
@@ -105,6 +107,7 @@ struct ioctx {
 /* legacy container */
 struct dma {
     uint64_t iova, size, vaddr;
+    uint64_t npinned;       /* pages counted in type1_pinned_pages (not BAR pages) */
     unsigned prot;          /* VFIO_DMA_MAP_FLAG_READ|WRITE */
     struct dma *next;
 };
@@ -145,6 +148,9 @@ struct mdev {
     uint32_t addr4, fact, status, irq_status;
     uint64_t dma_src, dma_dst, dma_cnt, dma_cmd;
     uint8_t buf[4096];
+    int bar2_fd;            /* memfd backing BAR2 (created at first use), or -1 */
+    dev_t bar2_dev;         /* its st_dev/st_ino, to find its mmaps in /proc/self/maps */
+    ino_t bar2_ino;
     /* irqs */
     int irq_type;           /* -1 none, VFIO_PCI_INTX_IRQ_INDEX, MSI */
     struct irqvec intx, msi, err, req;
@@ -184,6 +190,10 @@ struct config {
     uint64_t second_iommu;     /* bit i: vfio<i> sits behind another IOMMU */
     uint64_t reset_bus;        /* bit i: vfio<i> is on the one resettable bus (dev_set) */
     uint64_t no_flr;           /* bit i: vfio<i> has no function reset (no FLAGS_RESET) */
+    bool bar2;                 /* devices have the mmap-able memory BAR2 */
+    bool iommufd_p2p;          /* IOMMU_IOAS_MAP accepts a BAR mmap (not Linux 6.12) */
+    int nresv;                 /* VFIO_MODEL_DEVICE_RESV: per-device reserved IOVA ranges */
+    struct { int dev; struct range r; } resv[MAX_DEV_RESV];
 };
 
 extern struct config cfg;

@@ -136,6 +136,10 @@ static int detach(int dev)
 
 #define CFG_OFF ((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40)
 #define BAR0_OFF ((uint64_t)VFIO_PCI_BAR0_REGION_INDEX << 40)
+#define BAR2_OFF ((uint64_t)VFIO_PCI_BAR2_REGION_INDEX << 40)
+#define BAR2_SIZE (64u << 10)
+#define RW_MAP (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+#define RW_FIXED (RW_MAP | IOMMU_IOAS_MAP_FIXED_IOVA)
 
 static uint32_t rd32(int dev, uint64_t reg)
 {
@@ -178,6 +182,26 @@ static void *pages(size_t n)
         return NULL;
     memset(p, 0, n * 4096);
     return p;
+}
+
+/* mmap of a device fd's region at @off (BAR2: BAR2_OFF) */
+static void *bar2_mmap(int dev, size_t len, uint64_t off, int flags)
+{
+    return mmap(NULL, len, PROT_READ | PROT_WRITE, flags, dev, off);
+}
+
+#define NOMAP(fd, len, off, flags, what) \
+    CHECK(bar2_mmap(fd, len, off, flags) == MAP_FAILED && errno == EINVAL, what)
+
+/* config space BAR2: write *set (if given), read it back */
+static uint32_t cfg_bar2(int dev, const uint32_t *set)
+{
+    uint32_t v = 0xdeadbeef;
+    if (set && pwrite(dev, set, 4, CFG_OFF + 0x18) != 4)
+        return 0xdeadbeef;
+    if (pread(dev, &v, 4, CFG_OFF + 0x18) != 4)
+        return 0xdeadbeef;
+    return v;
 }
 
 /* ------------------------------------------------------------- tests */
@@ -1205,6 +1229,12 @@ static int t_spapr(void)
     CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), ENXIO), "map outside windows");
     int dev = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0");
     CHECK(dev >= 0 && bus_master(dev) == 0, "device");
+    void *bar = bar2_mmap(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED);
+    struct vfio_iommu_spapr_register_memory rb = { .argsz = sizeof(rb), .vaddr = (uintptr_t)bar,
+                                                   .size = BAR2_SIZE };
+    CHECK(bar != MAP_FAILED && IOERR(ioctl(c, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, &rb), EFAULT) &&
+              C("type1_pinned_pages") == 16, "a BAR cannot be preregistered (pinned)");
+    munmap(bar, BAR2_SIZE);
     strcpy(buf, "spapr tce dma");
     CHECK(edu_dma(dev, 0x10000, 0, 16, 0, 0) == 0 && edu_dma(dev, 0x18000, 0, 16, 1, 0) == 0 &&
               !strcmp(buf + 0x8000, "spapr tce dma"), "dma through the TCE window");
@@ -1222,6 +1252,363 @@ static int t_spapr(void)
     QUIET();
     return 0;
 }
+
+/* ------------------------------------------- BAR2: mmap-able plain memory */
+
+/* /dev/iommu and vfio<i>'s cdev bound to it: 0, or -1 */
+static int open_bound(int i, int *fd, int *dev, uint32_t *devid)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/dev/vfio/devices/vfio%d", i);
+    *fd = open("/dev/iommu", O_RDWR);
+    *dev = open(p, O_RDWR);
+    return *fd >= 0 && *dev >= 0 && dbind(*dev, *fd, devid) == 0 ? 0 : -1;
+}
+
+static int t_bar2(void)
+{
+    int fd = open("/dev/iommu", O_RDWR), dev = open("/dev/vfio/devices/vfio0", O_RDWR);
+    uint32_t devid;
+    CHECK(fd >= 0 && dev >= 0, "open");
+    NOMAP(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED, "mmap before bind");
+    CHECK(dbind(dev, fd, &devid) == 0, "bind");
+    struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_BAR2_REGION_INDEX };
+    CHECK(ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0 && ri.size == BAR2_SIZE &&
+              ri.offset == BAR2_OFF && ri.flags == (VFIO_REGION_INFO_FLAG_READ |
+              VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP), "bar2 info");
+    ri.index = VFIO_PCI_BAR3_REGION_INDEX;
+    CHECK(ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0 && ri.size == 0 && ri.flags == 0,
+          "bar3 absent");
+    /* sized through config space like PCI: 32-bit prefetchable memory */
+    uint32_t ones = ~0u, addr = 0xfebf0000, zero = 0;
+    CHECK(cfg_bar2(dev, NULL) == 0x8, "BAR2 type 0x%x", cfg_bar2(dev, NULL));
+    CHECK(cfg_bar2(dev, &ones) == 0xffff0008, "size mask");
+    CHECK(cfg_bar2(dev, &addr) == 0xfebf0008, "programmed address kept");
+    CHECK(cfg_bar2(dev, &zero) == 0x8, "cleared");
+    long long m0 = C("region_mmaps");
+    uint8_t *b = bar2_mmap(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED);
+    CHECK(b != MAP_FAILED && C("region_mmaps") == m0 + 1, "mmap of BAR2");
+    NOMAP(dev, 4096, BAR0_OFF, MAP_SHARED, "BAR0 is not mmap-able");
+    NOMAP(dev, 256, CFG_OFF, MAP_SHARED, "config space");
+    NOMAP(dev, 4096, (uint64_t)VFIO_PCI_BAR3_REGION_INDEX << 40, MAP_SHARED, "absent BAR3");
+    NOMAP(dev, 2 * BAR2_SIZE, BAR2_OFF, MAP_SHARED, "larger than BAR2");
+    NOMAP(dev, 4096, BAR2_OFF + BAR2_SIZE, MAP_SHARED, "past BAR2");
+    NOMAP(dev, BAR2_SIZE, BAR2_OFF + 4096, MAP_SHARED, "across BAR2's end");
+    NOMAP(dev, BAR2_SIZE, BAR2_OFF, MAP_PRIVATE, "a private mapping");
+    NOMAP(fd, 4096, 0, MAP_SHARED, "/dev/iommu");
+    CHECK(C("region_mmaps") == m0 + 1, "refusals not counted");
+    /* a page-aligned piece inside the region maps too (vfio_pci_core_mmap) */
+    uint8_t *piece = bar2_mmap(dev, 4096, BAR2_OFF + 4096, MAP_SHARED);
+    CHECK(piece != MAP_FAILED, "a page of BAR2");
+    /* plain memory, the same through mmap and pread/pwrite */
+    memcpy(b + 4096 + 16, "through mmap", 13);
+    char s[16] = "";
+    CHECK(pread(dev, s, 13, BAR2_OFF + 4096 + 16) == 13 && !strcmp(s, "through mmap"),
+          "pread sees the mmap write");
+    CHECK(!memcmp(piece + 16, "through mmap", 13), "the other mapping too");
+    CHECK(pwrite(dev, "through pwrite", 15, BAR2_OFF + BAR2_SIZE - 15) == 15 &&
+              !memcmp(b + BAR2_SIZE - 15, "through pwrite", 15), "mmap sees the pwrite");
+    uint64_t q = 0;
+    CHECK(pread(dev, &q, 8, BAR2_OFF + BAR2_SIZE - 4) == 4, "short read at the end");
+    CHECK(IOERR(pread(dev, &q, 8, BAR2_OFF + BAR2_SIZE), EINVAL), "read past the end");
+    munmap(piece, 4096);
+    /* iommufd (Linux 6.12) cannot pin a BAR (VM_PFNMAP): EFAULT */
+    uint32_t ioas, pt;
+    CHECK(ioas_alloc(fd, &ioas) == 0, "alloc");
+    uint64_t iova = 0x400000;
+    CHECK(map(fd, ioas, b, BAR2_SIZE, &iova, RW_FIXED) == 0 && C("pinned_pages") == 0,
+          "no domain: mapped, nothing pinned");
+    pt = ioas;
+    CHECK(IOERR(attach(dev, &pt), EFAULT), "the first domain cannot pin it");
+    CHECK(C("hwpt") == 0 && C("devices_attached") == 0 && C("ioas_mappings") == 1, "unchanged");
+    CHECK(unmap(fd, ioas, 0, UINT64_MAX, NULL) == 0, "unmap");
+    pt = ioas;
+    CHECK(attach(dev, &pt) == 0, "attach");
+    iova = 0x400000;
+    CHECK(IOERR(map(fd, ioas, b, BAR2_SIZE, &iova, RW_FIXED), EFAULT) &&
+              C("ioas_mappings") == 0 && C("pinned_pages") == 0, "IOAS_MAP of a BAR: EFAULT");
+    munmap(b, BAR2_SIZE);
+    close(dev);
+    close(fd);
+    QUIET();
+    /* the memory is the device's: a new open maps the same bytes */
+    CHECK(open_bound(0, &fd, &dev, &devid) == 0, "reopen");
+    b = bar2_mmap(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED);
+    CHECK(b != MAP_FAILED && !memcmp(b + 4096 + 16, "through mmap", 13), "contents kept");
+    munmap(b, BAR2_SIZE);
+    close(dev);
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+/* type1 maps a BAR mmap (peer-to-peer) by pfn: mapped, not pinned */
+static int t_bar2_type1(void)
+{
+    struct legacy l;
+    static const int grp = 3;
+    static const char *const bdf = "0000:00:03.0";
+    if (legacy_open(&l, 1, &grp, &bdf))
+        return -1;
+    int c = l.c, g = l.g[0], dev = l.d[0];
+    uint8_t *b = bar2_mmap(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED);
+    CHECK(b != MAP_FAILED, "mmap through the group's device fd");
+    NOMAP(dev, 4096, BAR0_OFF, MAP_SHARED, "BAR0");
+    NOMAP(g, 4096, 0, MAP_SHARED, "group fd");
+    char *ram = pages(8);
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)ram,
+                                          .iova = 0x100000, .size = 8 * 4096 };
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map RAM");
+    m.vaddr = (uintptr_t)b;
+    m.iova = 0x400000;
+    m.size = BAR2_SIZE;
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map the BAR");
+    CHECK(C("type1_mappings") == 2 && C("type1_pinned_pages") == 8 &&
+              C("type1_mapped_bytes") == 8 * 4096 + BAR2_SIZE, "BAR pages mapped, not pinned: %lld",
+          C("type1_pinned_pages"));
+    /* the device's DMA engine reaches the BAR through the IOVA */
+    long long f0 = C("dma_faults");
+    CHECK(bus_master(dev) == 0, "bm");
+    strcpy(ram, "p2p into a BAR");
+    CHECK(edu_dma(dev, 0x100000, 0, 16, 0, 0) == 0 && edu_dma(dev, 0x402000, 0, 16, 1, 0) == 0,
+          "dma RAM -> device -> BAR2");
+    char s[16] = "";
+    CHECK(!strcmp((char *)b + 0x2000, "p2p into a BAR") &&
+              pread(dev, s, 15, BAR2_OFF + 0x2000) == 15 && !strcmp(s, "p2p into a BAR"),
+          "written into BAR2");
+    memcpy(b + 0x3000, "out of a BAR", 13);
+    CHECK(edu_dma(dev, 0x403000, 0x100, 13, 0, 0) == 0 && edu_dma(dev, 0x101000, 0x100, 13, 1, 0) == 0 &&
+              !strcmp(ram + 0x1000, "out of a BAR"), "dma BAR2 -> device -> RAM");
+    CHECK(C("dma_faults") == f0, "no fault");
+    /* nor counted against the pin limit */
+    struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = 0x400000, .size = BAR2_SIZE };
+    CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u) == 0 && C("type1_pinned_pages") == 8, "unmap the BAR");
+    CHECK(vfio_model_set(ctl, "pin_limit", 8) == 0, "limit");
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "BAR at the pin limit");
+    CHECK(vfio_model_set(ctl, "pin_limit", 0) == 0, "no limit");
+    struct vfio_iommu_type1_dma_unmap ua = { .argsz = sizeof(ua), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
+    CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &ua) == 0 && C("type1_pinned_pages") == 0, "unmap all");
+    munmap(b, BAR2_SIZE);
+    legacy_close(&l);
+    munmap(ram, 8 * 4096);
+    QUIET();
+    return 0;
+}
+
+/* VFIO_MODEL_BAR2=0: BAR2 is absent like the other BARs */
+static int t_no_bar2(void)
+{
+    int fd, dev;
+    uint32_t devid, ones = ~0u;
+    CHECK(open_bound(0, &fd, &dev, &devid) == 0, "bind");
+    struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_BAR2_REGION_INDEX };
+    CHECK(ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0 && ri.size == 0 && ri.flags == 0,
+          "bar2 size %llu", (unsigned long long)ri.size);
+    CHECK(cfg_bar2(dev, NULL) == 0 && cfg_bar2(dev, &ones) == 0, "no BAR2 in config space");
+    NOMAP(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED, "nothing to mmap");
+    uint32_t v;
+    CHECK(IOERR(pread(dev, &v, 4, BAR2_OFF), EINVAL), "nothing to read");
+    close(dev);
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+/* ------------------------- per-device reserved ranges (VFIO_MODEL_DEVICE_RESV) */
+
+/* check.sh runs "resv" with
+ *   VFIO_MODEL_DEVICE_RESV=1:0x8000000-0x800ffff,1:0x20000000-0x2fffffff
+ * (and two malformed entries that must be ignored) and VFIO_MODEL_IOMMUFD_P2P=1 */
+#define RESV_START 0x8000000ULL
+#define RESV_LAST 0x800ffffULL
+#define RESV2_START 0x20000000ULL
+#define RESV2_LAST 0x2fffffffULL
+#define APERTURE_LAST ((1ULL << 48) - 1)
+
+/* IOMMU_IOAS_IOVA_RANGES into r[max]: the count, or -1 */
+static int ioas_ranges(int fd, uint32_t ioas, struct iommu_iova_range *r, uint32_t max)
+{
+    struct iommu_ioas_iova_ranges q = { .size = sizeof(q), .ioas_id = ioas, .num_iovas = max,
+                                        .allowed_iovas = (uintptr_t)r };
+    return ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &q) ? -1 : (int)q.num_iovas;
+}
+
+/* the IOVA ranges of type1's capability chain into r[max]: the count, or -1 */
+static int type1_ranges(int c, struct vfio_iova_range *r, uint32_t max)
+{
+    char ib[1024] = { 0 };
+    struct vfio_iommu_type1_info *info = (void *)ib;
+    info->argsz = sizeof(ib);
+    if (ioctl(c, VFIO_IOMMU_GET_INFO, info) || !info->cap_offset)
+        return -1;
+    for (uint32_t off = info->cap_offset; off && off < sizeof(ib);) {
+        struct vfio_info_cap_header *h = (void *)(ib + off);
+        if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+            struct vfio_iommu_type1_info_cap_iova_range *ir = (void *)h;
+            for (uint32_t i = 0; i < ir->nr_iovas && i < max; i++)
+                r[i] = ir->iova_ranges[i];
+            return (int)ir->nr_iovas;
+        }
+        off = h->next;
+    }
+    return -1;
+}
+
+static int is_range(const struct iommu_iova_range *r, uint64_t start, uint64_t last)
+{
+    return r->start == start && r->last == last;
+}
+
+static int t_resv_iommufd(void)
+{
+    int fd, d0, d1 = open("/dev/vfio/devices/vfio1", O_RDWR);
+    uint32_t id0, id1, ioas1, ioas2, hwpt1, pt;
+    CHECK(open_bound(0, &fd, &d0, &id0) == 0 && d1 >= 0 && dbind(d1, fd, &id1) == 0, "bind");
+    CHECK(ioas_alloc(fd, &ioas1) == 0 && ioas_alloc(fd, &ioas2) == 0, "alloc");
+    pt = ioas1;
+    CHECK(attach(d0, &pt) == 0, "vfio0 joins IOAS 1");
+    hwpt1 = pt;
+    char *ram = pages(8);
+    uint64_t iova = 0x100000;
+    CHECK(map(fd, ioas1, ram, 8 * 4096, &iova, RW_FIXED) == 0, "map RAM");
+    /* peer-to-peer: vfio0's BAR2 over vfio1's reserved range */
+    uint8_t *bar = bar2_mmap(d0, BAR2_SIZE, BAR2_OFF, MAP_SHARED);
+    CHECK(bar != MAP_FAILED, "mmap");
+    iova = RESV_START;
+    CHECK(map(fd, ioas1, bar, BAR2_SIZE, &iova, RW_FIXED) == 0,
+          "IOAS_MAP of the BAR mmap (VFIO_MODEL_IOMMUFD_P2P=1)");
+    CHECK(C("ioas_mappings") == 2 && C("pinned_pages") == 8, "BAR pages not pinned: %lld",
+          C("pinned_pages"));
+    /* and guest RAM inside vfio1's second range */
+    iova = RESV2_START + 0x10000;
+    CHECK(map(fd, ioas1, ram + 7 * 4096, 4096, &iova, RW_FIXED) == 0, "map RAM");
+    /* vfio1 cannot join IOAS 1, whatever the way; nothing changes */
+    pt = ioas1;
+    CHECK(IOERR(attach(d1, &pt), EADDRINUSE), "attach vfio1 to IOAS 1");
+    pt = hwpt1;
+    CHECK(IOERR(attach(d1, &pt), EADDRINUSE), "attach vfio1 to IOAS 1's HWPT");
+    struct iommu_hwpt_alloc h = { .size = sizeof(h), .dev_id = id1, .pt_id = ioas1 };
+    CHECK(ioctl(fd, IOMMU_HWPT_ALLOC, &h) == 0, "HWPT_ALLOC for vfio1 (does not attach)");
+    pt = h.out_hwpt_id;
+    CHECK(IOERR(attach(d1, &pt), EADDRINUSE), "attach vfio1 to its HWPT on IOAS 1");
+    CHECK(destroy(fd, h.out_hwpt_id) == 0, "destroy it");
+    CHECK(C("hwpt") == 1 && C("devices_attached") == 1 && C("ioas_mappings") == 3 &&
+              C("pinned_pages") == 9, "nothing changed");
+    /* RAM alone is in the way as well */
+    CHECK(unmap(fd, ioas1, RESV_START, BAR2_SIZE, NULL) == 0, "unmap the BAR");
+    pt = ioas1;
+    CHECK(IOERR(attach(d1, &pt), EADDRINUSE), "RAM in the way");
+    CHECK(unmap(fd, ioas1, RESV2_START + 0x10000, 4096, NULL) == 0, "unmap that RAM");
+    iova = RESV_START;
+    CHECK(map(fd, ioas1, bar, BAR2_SIZE, &iova, RW_FIXED) == 0, "the BAR again");
+    pt = ioas1;
+    CHECK(IOERR(attach(d1, &pt), EADDRINUSE), "BAR in the way");
+    CHECK(C("ioas_mappings") == 2 && C("pinned_pages") == 8 && C("hwpt") == 1, "unchanged");
+    struct iommu_iova_range r[8];
+    CHECK(ioas_ranges(fd, ioas1, r, 8) == 2 && is_range(&r[0], 0, 0xfedfffff), "IOAS 1 ranges");
+    /* a fresh IOAS takes vfio1: its ranges leave vfio1's out */
+    pt = ioas2;
+    CHECK(attach(d1, &pt) == 0, "vfio1 joins IOAS 2");
+    CHECK(ioas_ranges(fd, ioas2, r, 8) == 4 && is_range(&r[0], 0, RESV_START - 1) &&
+              is_range(&r[1], RESV_LAST + 1, RESV2_START - 1) &&
+              is_range(&r[2], RESV2_LAST + 1, 0xfedfffff) &&
+              is_range(&r[3], 0xfef00000, APERTURE_LAST), "IOAS 2 ranges");
+    iova = RESV_START;
+    CHECK(IOERR(map(fd, ioas2, ram, 4096, &iova, RW_FIXED), EINVAL), "map into the range");
+    iova = RESV_LAST + 1 - 4096;
+    CHECK(IOERR(map(fd, ioas2, ram, 2 * 4096, &iova, RW_FIXED), EINVAL), "map across its end");
+    struct iommu_iova_range al = { RESV_LAST - 0xfff, RESV_LAST + 0x1000 };
+    struct iommu_ioas_allow_iovas a = { .size = sizeof(a), .ioas_id = ioas2, .num_iovas = 1,
+                                        .allowed_iovas = (uintptr_t)&al };
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &a), EADDRINUSE), "allow the range");
+    /* guest RAM copied from IOAS 1: pinned once */
+    struct iommu_ioas_copy cp = { .size = sizeof(cp), .dst_ioas_id = ioas2, .src_ioas_id = ioas1,
+                                  .length = 8 * 4096, .src_iova = 0x100000, .dst_iova = 0x100000,
+                                  .flags = RW_FIXED };
+    CHECK(ioctl(fd, IOMMU_IOAS_COPY, &cp) == 0, "copy RAM");
+    CHECK(C("ioas_mappings") == 3 && C("pinned_pages") == 8, "pinned once: %lld",
+          C("pinned_pages"));
+    cp.src_iova = RESV_START;
+    cp.dst_iova = RESV_START;
+    cp.length = BAR2_SIZE;
+    CHECK(IOERR(ioctl(fd, IOMMU_IOAS_COPY, &cp), EINVAL), "copy the BAR into the range");
+    cp.dst_iova = 0x9000000;
+    CHECK(ioctl(fd, IOMMU_IOAS_COPY, &cp) == 0 && C("pinned_pages") == 8, "copy the BAR elsewhere");
+    /* vfio1 reaches vfio0's BAR through the copies */
+    CHECK(bus_master(d1) == 0, "bm");
+    strcpy(ram + 0x100, "vfio1 -> vfio0");
+    CHECK(edu_dma(d1, 0x100100, 0, 15, 0, 0) == 0 && edu_dma(d1, 0x9000100, 0, 15, 1, 0) == 0 &&
+              !strcmp((char *)bar + 0x100, "vfio1 -> vfio0"), "p2p dma");
+    /* detached, the range is free again */
+    CHECK(detach(d1) == 0, "detach vfio1");
+    pt = ioas2;
+    CHECK(attach(d0, &pt) == 0 && C("hwpt") == 1, "vfio0 moves to IOAS 2");
+    CHECK(ioas_ranges(fd, ioas2, r, 8) == 2 && is_range(&r[1], 0xfef00000, APERTURE_LAST),
+          "IOAS 2 without vfio1's ranges");
+    iova = RESV_START;
+    CHECK(map(fd, ioas2, ram, 4096, &iova, RW_FIXED) == 0, "map at the former range");
+    pt = ioas2;
+    CHECK(IOERR(attach(d1, &pt), EADDRINUSE), "vfio1 refused again");
+    CHECK(unmap(fd, ioas2, RESV_START, 4096, NULL) == 0, "unmap");
+    pt = ioas2;
+    CHECK(attach(d1, &pt) == 0 && C("devices_attached") == 2, "vfio1 back");
+    /* closing vfio1 drops its ranges too */
+    close(d1);
+    CHECK(ioas_ranges(fd, ioas2, r, 8) == 2, "IOAS 2 after close");
+    munmap(bar, BAR2_SIZE);
+    munmap(ram, 8 * 4096);
+    close(d0);
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+static int t_resv_type1(void)
+{
+    struct legacy l;        /* group 3 (vfio0) in a type1 container */
+    static const int grp = 3;
+    static const char *const bdf = "0000:00:03.0";
+    if (legacy_open(&l, 1, &grp, &bdf))
+        return -1;
+    int c = l.c, g4 = open("/dev/vfio/4", O_RDWR);
+    CHECK(g4 >= 0, "open group 4");
+    char *ram = pages(16);
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)ram,
+                                          .iova = RESV_LAST + 1 - 0x2000, .size = 0x4000 };
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map across vfio1's range");
+    /* group 4 (vfio1) cannot join: its reserved region is mapped */
+    CHECK(IOERR(ioctl(g4, VFIO_GROUP_SET_CONTAINER, &c), EINVAL), "group 4 refused");
+    struct vfio_group_status gs = { .argsz = sizeof(gs) };
+    CHECK(ioctl(g4, VFIO_GROUP_GET_STATUS, &gs) == 0 &&
+              !(gs.flags & VFIO_GROUP_FLAGS_CONTAINER_SET), "group 4 not set");
+    CHECK(C("groups_in_container") == 1 && C("type1_mappings") == 1 && C("type1_pinned_pages") == 4,
+          "nothing changed");
+    struct vfio_iova_range r[8];
+    CHECK(type1_ranges(c, r, 8) == 2, "ranges without group 4");
+    struct vfio_iommu_type1_dma_unmap ua = { .argsz = sizeof(ua), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
+    CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &ua) == 0, "unmap");
+    CHECK(ioctl(g4, VFIO_GROUP_SET_CONTAINER, &c) == 0, "group 4 joins");
+    CHECK(type1_ranges(c, r, 8) == 4 && r[0].start == 0 && r[0].end == RESV_START - 1 &&
+              r[1].start == RESV_LAST + 1 && r[1].end == RESV2_START - 1 &&
+              r[2].start == RESV2_LAST + 1 && r[2].end == 0xfedfffff, "ranges with group 4");
+    m.iova = RESV_START;
+    m.size = 0x1000;
+    CHECK(IOERR(ioctl(c, VFIO_IOMMU_MAP_DMA, &m), EINVAL), "map into the range");
+    m.iova = RESV_START - 0x1000;
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map next to it");
+    /* the group leaves: the range is free */
+    CHECK(ioctl(g4, VFIO_GROUP_UNSET_CONTAINER) == 0 && type1_ranges(c, r, 8) == 2, "group 4 left");
+    m.iova = RESV_START;
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map at the former range");
+    close(g4);
+    legacy_close(&l);
+    munmap(ram, 16 * 4096);
+    QUIET();
+    return 0;
+}
+
 
 int main(int argc, char **argv)
 {
@@ -1252,6 +1639,17 @@ int main(int argc, char **argv)
         vfio_model_close(ctl);
         return nfail ? 1 : 0;
     }
+    if (argc > 2 && !strcmp(argv[2], "resv")) {
+        run("device-resv-iommufd", t_resv_iommufd);
+        run("device-resv-type1", t_resv_type1);
+        vfio_model_close(ctl);
+        return nfail ? 1 : 0;
+    }
+    if (argc > 2 && !strcmp(argv[2], "nobar2")) {
+        run("no-bar2", t_no_bar2);
+        vfio_model_close(ctl);
+        return nfail ? 1 : 0;
+    }
     if (argc > 2 && !strcmp(argv[2], "spapr")) {
         run("spapr-tce-v2", t_spapr);
         vfio_model_close(ctl);
@@ -1272,6 +1670,8 @@ int main(int argc, char **argv)
     run("fail-nth-ioctl", t_fail_nth_ioctl);
     run("dup-fd", t_dup_and_spapr_off);
     run("hot-reset-none", t_hot_reset_none);
+    run("bar2-mmap", t_bar2);
+    run("bar2-type1-p2p", t_bar2_type1);
     vfio_model_close(ctl);
     return nfail ? 1 : 0;
 }
