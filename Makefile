@@ -58,7 +58,7 @@ bisect: deps
 	tools/series bisect
 
 clean:
-	rm -rf "$(B)/obj" "$(B)/obj-ppc64" "$(B)/obj-bisect" "$(B)/obj-bisect-ppc64" \
+	rm -rf "$(B)/obj" "$(B)/obj-asan" "$(B)/obj-ppc64" "$(B)/obj-bisect" "$(B)/obj-bisect-ppc64" \
 	       "$(B)/logs" "$(B)/checkpatch.pl" "$(B)"/.trash.*
 	@if [ -d "$(B)/bisect-src" ]; then \
 	    git -C "$(B)/src" worktree remove --force "$(B)/bisect-src" 2>/dev/null || rm -rf "$(B)/bisect-src"; fi

@@ -68,6 +68,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/report.h"
+
 #define BAR0_ADDR   0xe0000000u     /* where we place the edu's BAR0 */
 #define RAM_SRC     0x100000u       /* L2 guest-physical source buffer */
 #define RAM_DST     0x200000u       /* L2 guest-physical destination */
@@ -76,7 +78,6 @@
 
 static FILE *to_qemu, *from_qemu;
 static pid_t qemu_pid;
-static int failures;
 static int logfd = -1;              /* -e: QEMU's stderr, plus our marks */
 static const char *logpath;
 static char qmp_path[108];
@@ -125,31 +126,6 @@ static void show_log_tail(void)
         printf("qemu stderr: %s", lines[i % 6]);
         free(lines[i % 6]);
     }
-}
-
-static void out(const char *tag, const char *fmt, va_list ap)
-{
-    fputs(tag, stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-}
-
-static void ok(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    out("ok: ", fmt, ap);
-    va_end(ap);
-}
-
-static void bad(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    out("not ok: ", fmt, ap);
-    va_end(ap);
-    failures++;
 }
 
 /* Overall limit: a hung QEMU must not hang the scenario (or the guest). */
@@ -210,7 +186,7 @@ static void fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    out("not ok: ", fmt, ap);
+    report("not ok: ", fmt, ap);
     va_end(ap);
     finish(1);
 }

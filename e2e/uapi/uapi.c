@@ -35,6 +35,8 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include "../lib/report.h"
+
 #define EDU_ID          0x00
 #define EDU_DMA_SRC     0x80
 #define EDU_DMA_DST     0x88
@@ -50,39 +52,13 @@
 #define IOVA_B          0x200000ULL     /* same pages copied into IOAS 2 */
 #define IOVA_GONE       0x300000ULL     /* mapped, then unmapped */
 
-static int failures;
-
-static void say(const char *tag, const char *fmt, va_list ap)
-{
-    fputs(tag, stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-}
-
-static void ok(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    say("ok: ", fmt, ap);
-    va_end(ap);
-}
-
-static void bad(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    say("not ok: ", fmt, ap);
-    va_end(ap);
-    failures++;
-}
 
 /* Stop at the first failure of a step later steps depend on. */
 static void fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    say("not ok: ", fmt, ap);
+    report("not ok: ", fmt, ap);
     va_end(ap);
     printf("result: failed (stopped early)\n");
     exit(1);
