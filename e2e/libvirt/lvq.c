@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "../lib/report.h"
+#include "../lib/qtestio.h"
 
 static int sock = -1;
 static FILE *qin, *qout;
@@ -127,29 +128,20 @@ static int relay(const char *path)
 
 static const char *cmd(const char *fmt, ...)
 {
-    static char *line;
-    static size_t cap;
+    const char *why;
+    bool answered;
     va_list ap;
-    ssize_t n;
+    char *r;
 
     va_start(ap, fmt);
-    vfprintf(qout, fmt, ap);
+    r = qtest_vexchange(qout, qin, fmt, ap, &why, &answered);
     va_end(ap);
-    fputc('\n', qout);
-    if (fflush(qout))
-        die("qtest: QEMU went away (%s)", strerror(errno));
-    for (;;) {
-        n = getline(&line, &cap, qin);
-        if (n < 0)
-            die("qtest: QEMU closed the connection");
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = 0;
-        if (!strncmp(line, "IRQ", 3))
-            continue;
-        if (!strncmp(line, "OK", 2))
-            return line[2] == ' ' ? line + 3 : line + 2;
-        die("qtest: command \"%s...\" failed: %s", fmt, line);
-    }
+    if (r)
+        return r;
+    if (answered)
+        die("qtest: command \"%s...\" failed: %s", fmt, why);
+    die("qtest: %s", why);
+    return NULL;
 }
 
 static uint32_t cfg_addr(unsigned bus, unsigned slot, unsigned reg)

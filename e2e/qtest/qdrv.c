@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "../lib/report.h"
+#include "../lib/qtestio.h"
 
 #define BAR0_ADDR   0xe0000000u     /* where we place the edu's BAR0 */
 #define RAM_SRC     0x100000u       /* L2 guest-physical source buffer */
@@ -197,35 +198,28 @@ static void fatal(const char *fmt, ...)
  */
 static char *vcmd(int may_fail, const char *fmt, va_list ap0)
 {
-    static char *line;
-    static size_t cap;
+    const char *why;
+    bool answered;
     va_list ap;
-    ssize_t n;
+    char *r;
 
-    va_copy(ap, ap0);
-    vfprintf(to_qemu, fmt, ap);
-    va_end(ap);
-    fputc('\n', to_qemu);
-    if (fflush(to_qemu))
-        fatal("qtest: QEMU went away (%s)", strerror(errno));
-    for (;;) {
-        n = getline(&line, &cap, from_qemu);
-        if (n < 0)
-            fatal("qtest: QEMU closed the connection (see its stderr)");
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = 0;
-        if (!strncmp(line, "IRQ", 3))
-            continue;               /* asynchronous interrupt notices */
-        if (!strncmp(line, "OK", 2))
-            return line[2] == ' ' ? line + 3 : line + 2;
-        if (may_fail)
-            return NULL;
-        va_copy(ap, ap0);
-        fputs("qtest command failed: ", stdout);
-        vprintf(fmt, ap);
-        va_end(ap);
-        fatal(" -> %s", line);
+    r = qtest_vexchange(to_qemu, from_qemu, fmt, ap0, &why, &answered);
+    if (r) {
+        return r;
     }
+    if (!answered) {
+        fatal("qtest: %s%s", why,
+              strstr(why, "closed") ? " (see its stderr)" : "");
+    }
+    if (may_fail) {
+        return NULL;
+    }
+    va_copy(ap, ap0);
+    fputs("qtest command failed: ", stdout);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fatal(" -> %s", why);
+    return NULL;
 }
 
 static char *cmd(const char *fmt, ...)
