@@ -53,6 +53,7 @@ static ssize_t (*real_pread64)(int, void *, size_t, off_t);
 static ssize_t (*real_pwrite64)(int, const void *, size_t, off_t);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static void *(*real_mmap64)(void *, size_t, int, int, int, off_t);
+static int (*real_madvise)(void *, size_t, int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 static int (*real_fstat)(int, struct stat *);
@@ -580,7 +581,7 @@ static void make_sysfs(void)
 
 /* ---------------------------------------------------------- fault injection */
 
-struct inject { int idx; long nth; int err; bool any, alloc, armed; };
+struct inject { int idx; long nth; int err; bool any, alloc, madv, armed; };
 static struct inject inj[16];
 static int ninj;
 
@@ -682,6 +683,8 @@ static int inject_arm(const char *spec)
         j->any = true;
     else if (!strcmp(name, "alloc"))
         j->alloc = true;
+    else if (!strcmp(name, "MADV_POPULATE_WRITE"))
+        j->madv = true;
     else {
         unsigned long cmd;
         if (ioname_lookup(name, &cmd))
@@ -700,9 +703,24 @@ int inject_check_ioctl(unsigned long cmd)
 {
     for (int i = 0; i < ninj; i++) {
         struct inject *j = &inj[i];
-        if (!j->armed || j->alloc || (!j->any && ioname_idx(cmd) != j->idx))
+        if (!j->armed || j->alloc || j->madv ||
+            (!j->any && ioname_idx(cmd) != j->idx))
             continue;
         if (--j->nth == 0) {
+            j->armed = false;
+            cnt.faults_injected++;
+            return j->err;
+        }
+    }
+    return 0;
+}
+
+/* Called for each madvise(MADV_POPULATE_WRITE): 0 or the errno to fail with. */
+static int inject_check_madv(void)
+{
+    for (int i = 0; i < ninj; i++) {
+        struct inject *j = &inj[i];
+        if (j->armed && j->madv && --j->nth == 0) {
             j->armed = false;
             cnt.faults_injected++;
             return j->err;
@@ -785,6 +803,8 @@ static size_t emit_counters(char *buf, size_t sz)
     P("region_mmaps=%ld\n", cnt.region_mmaps);
     P("adopted_fds=%ld\n", cnt.adopted);
     P("faults_injected=%ld\n", cnt.faults_injected);
+    P("populate_calls=%ld\n", cnt.populate_calls);
+    P("populate_bytes=%ld\n", cnt.populate_bytes);
     P("ioctls=%ld\n", cnt.ioctls);
     P("ioctls_unknown=%zu\n", ioctl_unknown);
     if (ioctl_unknown)
@@ -1470,6 +1490,33 @@ void *mmap64(void *a, size_t l, int p, int fl, int fd, off_t o)
         return r;
     RESOLVE(real_mmap64, "mmap64");
     return real_mmap64(a, l, p, fl, fd, o);
+}
+
+/*
+ * madvise(MADV_POPULATE_WRITE) is how a VMM faults memory in before it is
+ * pinned: counted, and a fault can be injected ("MADV_POPULATE_WRITE" in
+ * VFIO_MODEL_FAIL / the control socket's fail).  The real call runs outside
+ * the model's lock, so concurrent callers stay concurrent.
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+int madvise(void *a, size_t l, int advice)
+{
+    RESOLVE(real_madvise, "madvise");
+    if (advice == MADV_POPULATE_WRITE) {
+        pthread_mutex_lock(&model_lock);
+        int e = inject_check_madv();
+        cnt.populate_calls++;
+        if (!e)
+            cnt.populate_bytes += (long)l;
+        pthread_mutex_unlock(&model_lock);
+        if (e) {
+            errno = e;
+            return -1;
+        }
+    }
+    return real_madvise(a, l, advice);
 }
 
 /* ------------------------------------------------------------------ stat */

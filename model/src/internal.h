@@ -15,6 +15,7 @@ struct counters {
     long dirty_queries, dirty_marked, dma_ops, dma_bytes, dma_faults;
     long irqs, irq_fds, resets, bus_resets, region_reads, region_writes;
     long adopted, faults_injected, ioctls, region_mmaps;
+    long populate_calls, populate_bytes;   /* madvise(MADV_POPULATE_WRITE) */
 };
 
 struct ioname { const char *name; unsigned long cmd; };

@@ -790,6 +790,29 @@ static int t_fault_injection(void)
     return 0;
 }
 
+/* madvise(MADV_POPULATE_WRITE) is counted and can be made to fail */
+static int t_populate(void)
+{
+    size_t len = 16 * 4096;
+    char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    long long calls = C("populate_calls"), bytes = C("populate_bytes");
+    CHECK(buf != MAP_FAILED, "mmap");
+    CHECK(madvise(buf, len, 23 /* MADV_POPULATE_WRITE */) == 0, "populate");
+    CHECK(C("populate_calls") == calls + 1 && C("populate_bytes") == bytes + (long long)len,
+          "counted");
+    CHECK(madvise(buf, len, MADV_NORMAL) == 0 && C("populate_calls") == calls + 1,
+          "other advice not counted");
+    CHECK(vfio_model_fail(ctl, "MADV_POPULATE_WRITE", 2, "ENOMEM") == 0, "arm");
+    CHECK(madvise(buf, 4096, 23) == 0, "first ok");
+    CHECK(madvise(buf, 4096, 23) == -1 && errno == ENOMEM, "second fails");
+    CHECK(madvise(buf, 4096, 23) == 0, "third ok");
+    CHECK(C("populate_calls") == calls + 4 &&
+          C("populate_bytes") == bytes + (long long)len + 2 * 4096, "failed one adds no bytes");
+    munmap(buf, len);
+    QUIET();
+    return 0;
+}
+
 /* The kernel selftests' fail-nth idea: fail the Nth step (internal
  * allocation or ioctl) of a full sequence, unwind, check nothing leaks. */
 static int sequence(void)
@@ -1666,6 +1689,7 @@ int main(int argc, char **argv)
     run("irqs-intx-msi", t_irqs);
     run("legacy-type1", t_type1);
     run("fault-injection", t_fault_injection);
+    run("populate", t_populate);
     run("fail-nth-alloc", t_fail_nth_alloc);
     run("fail-nth-ioctl", t_fail_nth_ioctl);
     run("dup-fd", t_dup_and_spapr_off);
