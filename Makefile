@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export VFIO_STACK_BUILD ?= $(CURDIR)/build
 B := $(VFIO_STACK_BUILD)
 
-.PHONY: all help deps setup build build-ppc check checkpatch status demo export bisect clean
+.PHONY: all help deps setup build build-ppc check checkpatch status demo export bisect clean bench
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make build-ppc  also build $(B)/obj-ppc64/qemu-system-ppc64"
 	@echo "make check      everything: deps, setup, build, checkpatch, qtests, model/, e2e/"
 	@echo "make demo       show what the built QEMU offers (e2e/demo when present)"
+	@echo "make bench      time guest-RAM pinning at VM start (bench/run; not part of check)"
 	@echo "make status     does $(B)/src have work that series/ lacks?"
 	@echo "make export     write the commits of $(B)/src back to series/"
 	@echo "make bisect     build every patch of the series in turn"
@@ -39,6 +40,10 @@ check:
 
 checkpatch:
 	tools/series checkpatch
+
+# A benchmark, not a test (bench/README.md); BENCH_* and E2E_MEM tune it.
+bench:
+	bench/run
 
 status:
 	tools/series status

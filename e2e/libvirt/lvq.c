@@ -126,63 +126,18 @@ static int relay(const char *path)
 
 /* --- a minimal qtest client --- */
 
-static const char *cmd(const char *fmt, ...)
+static void qtest_failed(const char *why, bool answered, const char *fmt,
+                         va_list ap)
 {
-    const char *why;
-    bool answered;
-    va_list ap;
-    char *r;
-
-    va_start(ap, fmt);
-    r = qtest_vexchange(qout, qin, fmt, ap, &why, &answered);
-    va_end(ap);
-    if (r)
-        return r;
+    (void)ap;
     if (answered)
         die("qtest: command \"%s...\" failed: %s", fmt, why);
     die("qtest: %s", why);
-    return NULL;
 }
 
-static uint32_t cfg_addr(unsigned bus, unsigned slot, unsigned reg)
-{
-    return 0x80000000u | (bus << 16) | (slot << 11) | (reg & 0xfc);
-}
+#define cmd(...) qtest_cmd(qout, qin, false, __VA_ARGS__)
 
-static uint32_t rd32(unsigned bus, unsigned slot, unsigned reg)
-{
-    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
-    return (uint32_t)strtoul(cmd("inl 0xcfc"), NULL, 0);
-}
-
-static uint16_t rd16(unsigned bus, unsigned slot, unsigned reg)
-{
-    return (uint16_t)(rd32(bus, slot, reg) >> ((reg & 2) * 8));
-}
-
-static void wr16(unsigned bus, unsigned slot, unsigned reg, uint16_t v)
-{
-    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
-    cmd("outw 0x%x 0x%x", 0xcfc + (reg & 2), v);
-}
-
-/* PCI Express capability of 00:port.0 */
-static unsigned exp_cap(unsigned port)
-{
-    unsigned pos, guard = 0;
-
-    if (!(rd32(0, port, 0x04) >> 16 & 0x10))
-        return 0;
-    pos = rd32(0, port, 0x34) & 0xfc;
-    while (pos && guard++ < 48) {
-        uint32_t v = rd32(0, port, pos);
-
-        if ((v & 0xff) == 0x10)
-            return pos;
-        pos = (v >> 8) & 0xfc;
-    }
-    return 0;
-}
+#include "../lib/qtestpci.h"
 
 #define SLTCTL 0x18
 #define SLTSTA 0x1a
@@ -206,22 +161,22 @@ static int slot(const char *path, unsigned port, int on, double limit)
     qout = fdopen(dup(sock), "w");
     if (!qin || !qout)
         die("fdopen: %s", strerror(errno));
-    id = rd32(0, port, 0);
-    exp = exp_cap(port);
+    id = pci_read32(0, port, 0);
+    exp = pci_find_cap(0, port, 0x10);      /* PCI Express */
     if (!exp)
         die("00:%02x.0 (id 0x%08x) has no PCI Express capability", port, id);
-    secbus = rd32(0, port, 0x18) >> 8 & 0xff;
+    secbus = pci_read32(0, port, 0x18) >> 8 & 0xff;
     if (!secbus)
         die("root port 00:%02x.0 has no secondary bus number yet", port);
-    ctl = rd16(0, port, exp + SLTCTL);
-    sta = rd16(0, port, exp + SLTSTA);
+    ctl = pci_read16(0, port, exp + SLTCTL);
+    sta = pci_read16(0, port, exp + SLTSTA);
     ok("root port 00:%02x.0 (id 0x%08x), bus %u behind it: Slot Control "
        "0x%04x, Slot Status 0x%04x", port, id, secbus, ctl, sta);
 
     t0 = now();
     /* wait for QEMU's side: attention button (unplug) / presence (plug) */
     for (;;) {
-        sta = rd16(0, port, exp + SLTSTA);
+        sta = pci_read16(0, port, exp + SLTSTA);
         if (!on && (sta & STA_ABP))
             break;
         if (on && (sta & STA_PDS))
@@ -235,26 +190,26 @@ static int slot(const char *path, unsigned port, int on, double limit)
     ok("after %.1f s: Slot Status 0x%04x (%s)", now() - t0, sta,
        on ? "presence detected" : "attention button pressed");
 
-    ctl = rd16(0, port, exp + SLTCTL);
+    ctl = pci_read16(0, port, exp + SLTCTL);
     if (on) {
-        wr16(0, port, exp + SLTCTL,
+        pci_write16(0, port, exp + SLTCTL,
              (uint16_t)((ctl & ~(CTL_PIC_MASK | CTL_PCC)) | CTL_PIC_ON));
     } else {
-        wr16(0, port, exp + SLTCTL,
+        pci_write16(0, port, exp + SLTCTL,
              (uint16_t)((ctl & ~CTL_PIC_MASK) | CTL_PIC_OFF | CTL_PCC));
     }
     /* acknowledge the events that are set (write-1-to-clear) */
-    sta = rd16(0, port, exp + SLTSTA);
+    sta = pci_read16(0, port, exp + SLTSTA);
     if (sta & (STA_ABP | STA_PDC))
-        wr16(0, port, exp + SLTSTA, sta & (STA_ABP | STA_PDC));
+        pci_write16(0, port, exp + SLTSTA, sta & (STA_ABP | STA_PDC));
     ok("slot power %s: Slot Control 0x%04x -> 0x%04x, Slot Status now 0x%04x",
        on ? "on, power indicator on" : "off, power indicator off", ctl,
-       rd16(0, port, exp + SLTCTL), rd16(0, port, exp + SLTSTA));
+       pci_read16(0, port, exp + SLTCTL), pci_read16(0, port, exp + SLTSTA));
 
     t0 = now();
     for (;;) {
-        id = rd32(secbus, 0, 0);
-        sta = rd16(0, port, exp + SLTSTA);
+        id = pci_read32(secbus, 0, 0);
+        sta = pci_read16(0, port, exp + SLTSTA);
         if (on && id == 0x11e81234)
             break;
         if (!on && id == 0xffffffffu && !(sta & STA_PDS))

@@ -69,7 +69,8 @@
 #include <unistd.h>
 
 #include "../lib/report.h"
-#include "../lib/qtestio.h"
+#define L2QEMU_TAG "qdrv"
+#include "../lib/l2qemu.h"
 
 #define BAR0_ADDR   0xe0000000u     /* where we place the edu's BAR0 */
 #define RAM_SRC     0x100000u       /* L2 guest-physical source buffer */
@@ -77,249 +78,44 @@
 #define XFER        2048            /* edu limit is < 4096 per transfer */
 #define EDU_BUF     0x40000u
 
-static FILE *to_qemu, *from_qemu;
-static pid_t qemu_pid;
-static int logfd = -1;              /* -e: QEMU's stderr, plus our marks */
-static const char *logpath;
 static char qmp_path[108];
 static int qmp_fd = -1;
-
-/* -e: one "qdrv: ..." line into QEMU's stderr log, in order with QEMU's. */
-static void mark(const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    int n;
-
-    if (logfd < 0)
-        return;
-    n = snprintf(buf, sizeof(buf), "qdrv: ");
-    va_start(ap, fmt);
-    n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
-    va_end(ap);
-    if (n > (int)sizeof(buf) - 2)
-        n = sizeof(buf) - 2;
-    buf[n++] = '\n';
-    if (write(logfd, buf, n) < 0)
-        return;
-}
-
-/* -e: on failure, show QEMU's last words (they are in the log, not here). */
-static void show_log_tail(void)
-{
-    char *lines[6] = { 0 };
-    char *l = NULL;
-    size_t cap = 0;
-    int n = 0;
-    FILE *f;
-
-    if (!logpath || !(f = fopen(logpath, "r")))
-        return;
-    while (getline(&l, &cap, f) >= 0) {
-        if (!strncmp(l, "qdrv: ", 6))
-            continue;
-        free(lines[n % 6]);
-        lines[n++ % 6] = strdup(l);
-    }
-    fclose(f);
-    free(l);
-    for (int i = n > 6 ? n - 6 : 0; i < n; i++) {
-        printf("qemu stderr: %s", lines[i % 6]);
-        free(lines[i % 6]);
-    }
-}
 
 /* Overall limit: a hung QEMU must not hang the scenario (or the guest). */
 #ifndef QDRV_TIMEOUT
 #define QDRV_TIMEOUT 240
 #endif
 
-static void on_alarm(int sig)
+/* l2_release: QMP goes before QEMU is asked to quit */
+static void qmp_close(void)
 {
-    static const char msg[] = "not ok: no progress within the time limit, "
-                              "QEMU killed\nresult: failed\n";
-    (void)sig;
-    if (qemu_pid > 0)
-        kill(qemu_pid, SIGKILL);
-    if (qmp_path[0])
-        unlink(qmp_path);
-    if (write(1, msg, sizeof(msg) - 1) < 0)
-        _exit(1);
-    _exit(1);
-}
-
-static void finish(int code)
-{
-    int st;
-
-    if (qemu_pid > 0) {
-        mark("stopping QEMU");
-        if (to_qemu)
-            fclose(to_qemu);
-        to_qemu = NULL;
-        if (qmp_fd >= 0)
-            close(qmp_fd);
-        qmp_fd = -1;
-        /* Done with it: ask QEMU to quit, then insist. */
-        kill(qemu_pid, SIGTERM);
-        for (int i = 0; i < 100; i++) {
-            if (waitpid(qemu_pid, &st, WNOHANG) == qemu_pid) {
-                qemu_pid = 0;
-                break;
-            }
-            usleep(50000);
-        }
-        if (qemu_pid > 0) {
-            kill(qemu_pid, SIGKILL);
-            waitpid(qemu_pid, &st, 0);
-        }
-        mark("QEMU stopped");
-    }
-    if (qmp_path[0])
-        unlink(qmp_path);
-    if (code)
-        show_log_tail();
-    printf("result: %s\n", code ? "failed" : "passed");
-    exit(code);
-}
-
-static void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    report("not ok: ", fmt, ap);
-    va_end(ap);
-    finish(1);
-}
-
-/*
- * Send one qtest command; return the text after "OK" (static buffer), or
- * NULL on a "FAIL" reply when may_fail is set (otherwise that is fatal).
- */
-static char *vcmd(int may_fail, const char *fmt, va_list ap0)
-{
-    const char *why;
-    bool answered;
-    va_list ap;
-    char *r;
-
-    r = qtest_vexchange(to_qemu, from_qemu, fmt, ap0, &why, &answered);
-    if (r) {
-        return r;
-    }
-    if (!answered) {
-        fatal("qtest: %s%s", why,
-              strstr(why, "closed") ? " (see its stderr)" : "");
-    }
-    if (may_fail) {
-        return NULL;
-    }
-    va_copy(ap, ap0);
-    fputs("qtest command failed: ", stdout);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fatal(" -> %s", why);
-    return NULL;
-}
-
-static char *cmd(const char *fmt, ...)
-{
-    va_list ap;
-    char *r;
-
-    va_start(ap, fmt);
-    r = vcmd(0, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-static char *try_cmd(const char *fmt, ...)
-{
-    va_list ap;
-    char *r;
-
-    va_start(ap, fmt);
-    r = vcmd(1, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-static uint64_t num(const char *s)
-{
-    return strtoull(s, NULL, 0);
+    if (qmp_fd >= 0)
+        close(qmp_fd);
+    qmp_fd = -1;
 }
 
 /* PCI config cycles through 0xcf8/0xcfc; the edu is at 00:SLOT.0, or at
  * 01:00.0 behind a root port (-r) */
 static unsigned edu_bus;
 
-static uint32_t cfg_addr(unsigned bus, unsigned slot, unsigned reg)
-{
-    return 0x80000000u | (bus << 16) | (slot << 11) | (reg & 0xfc);
-}
-
-static uint32_t bus_read32(unsigned bus, unsigned slot, unsigned reg)
-{
-    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
-    return (uint32_t)num(cmd("inl 0xcfc"));
-}
-
-static void bus_write32(unsigned bus, unsigned slot, unsigned reg, uint32_t v)
-{
-    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
-    cmd("outl 0xcfc 0x%x", v);
-}
-
-static void bus_write16(unsigned bus, unsigned slot, unsigned reg, uint16_t v)
-{
-    cmd("outl 0xcf8 0x%x", cfg_addr(bus, slot, reg));
-    cmd("outw 0x%x 0x%x", 0xcfc + (reg & 2), v);
-}
-
 static uint32_t cfg_read32(unsigned slot, unsigned reg)
 {
-    return bus_read32(edu_bus, slot, reg);
+    return pci_read32(edu_bus, slot, reg);
 }
 
 static void cfg_write32(unsigned slot, unsigned reg, uint32_t v)
 {
-    bus_write32(edu_bus, slot, reg, v);
+    pci_write32(edu_bus, slot, reg, v);
 }
 
 static uint32_t mmio_read32(uint64_t a)
 {
-    return (uint32_t)num(cmd("readl 0x%" PRIx64, a));
+    return mmio_read(4, a);
 }
 
 static void mmio_write32(uint64_t a, uint32_t v)
 {
-    cmd("writel 0x%" PRIx64 " 0x%x", a, v);
-}
-
-static void ram_write(uint64_t a, const uint8_t *p, size_t n)
-{
-    char *hex = malloc(2 * n + 1);
-
-    for (size_t i = 0; i < n; i++)
-        sprintf(hex + 2 * i, "%02x", p[i]);
-    cmd("write 0x%" PRIx64 " 0x%zx 0x%s", a, n, hex);
-    free(hex);
-}
-
-static void ram_read(uint64_t a, uint8_t *p, size_t n)
-{
-    const char *r = cmd("read 0x%" PRIx64 " 0x%zx", a, n);
-
-    if (r[0] == '0' && r[1] == 'x')
-        r += 2;
-    if (strlen(r) != 2 * n)
-        fatal("qtest read returned %zu hex digits, expected %zu", strlen(r),
-              2 * n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(r + 2 * i, "%2x", &v);
-        p[i] = (uint8_t)v;
-    }
+    mmio_write(4, a, v);
 }
 
 static int can_step = 1;
@@ -464,24 +260,6 @@ static int qemu_has_anon_fd(const char *name)
     return found;
 }
 
-/* The capability CAP of the device at BUS:SLOT.0 (0 if absent). */
-static unsigned find_cap(unsigned bus, unsigned slot, unsigned cap)
-{
-    unsigned pos, guard = 0;
-
-    if (!(bus_read32(bus, slot, 0x04) >> 16 & 0x10))
-        return 0;
-    pos = bus_read32(bus, slot, 0x34) & 0xfc;
-    while (pos && guard++ < 48) {
-        uint32_t v = bus_read32(bus, slot, pos);
-
-        if ((v & 0xff) == cap)
-            return pos;
-        pos = (v >> 8) & 0xfc;
-    }
-    return 0;
-}
-
 static char *subst(const char *arg, const char *key, int fd)
 {
     const char *p = strstr(arg, key);
@@ -511,10 +289,9 @@ int main(int argc, char **argv)
 {
     unsigned slot = 4;
     int port = -1, want_kvm = 0, want_kvm_vfio = 0;
-    int iommufd = -1, devfd = -1, opt, i, qa, qb;
-    int in[2], outp[2];
+    int iommufd = -1, devfd = -1, opt, i, qa;
     char **qargv;
-    uint32_t id, bar, size, cmdreg;
+    uint32_t id, bar, size;
     uint8_t src[XFER], dst[XFER];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -538,15 +315,7 @@ int main(int argc, char **argv)
         edu_bus = 1;
         slot = 0;
     }
-    if (logpath) {
-        logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                     0644);
-        if (logfd < 0) {
-            printf("not ok: open %s: %s\nresult: failed\n", logpath,
-                   strerror(errno));
-            return 1;
-        }
-    }
+    l2_open_log();
     if (want_kvm || unplug_id)
         snprintf(qmp_path, sizeof(qmp_path), "/tmp/qdrv-%d.qmp", (int)getpid());
     if (optind >= argc) {
@@ -554,7 +323,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    qargv = calloc(argc - optind + 7, sizeof(char *));
+    l2_sock_path = qmp_path;
+    l2_release = qmp_close;
+    qargv = calloc(argc - optind + 2 + L2_QTEST_ARGC + 1, sizeof(char *));
     for (i = optind, qa = 0; i < argc; i++, qa++)
         qargv[qa] = subst(subst(argv[i], "@IOMMUFD@", iommufd), "@DEVFD@", devfd);
     if (qmp_path[0]) {
@@ -563,54 +334,23 @@ int main(int argc, char **argv)
         if (asprintf(&qargv[qa++], "unix:%s,server=on,wait=off", qmp_path) < 0)
             return 2;
     }
-    qargv[qa++] = "-qtest";
-    qargv[qa++] = "stdio";
-    qargv[qa++] = "-qtest-log";
-    qargv[qa++] = "none";
-    qargv[qa] = NULL;
-
-    if (pipe(in) || pipe(outp))
-        fatal("pipe: %s", strerror(errno));
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    alarm(QDRV_TIMEOUT);
-    qemu_pid = fork();
-    if (qemu_pid < 0)
-        fatal("fork: %s", strerror(errno));
-    if (qemu_pid == 0) {
-        dup2(in[0], 0);
-        dup2(outp[1], 1);
-        if (logfd >= 0)
-            dup2(logfd, 2);         /* O_APPEND, shared with our marks */
-        close(in[0]); close(in[1]); close(outp[0]); close(outp[1]);
-        execvp(qargv[0], qargv);
-        fprintf(stderr, "exec %s: %s\n", qargv[0], strerror(errno));
-        _exit(127);
-    }
-    close(in[0]);
-    close(outp[1]);
+    l2_start(qargv, qa, QDRV_TIMEOUT);
     if (iommufd >= 0)
         close(iommufd);
     if (devfd >= 0)
         close(devfd);
-    to_qemu = fdopen(in[1], "w");
-    from_qemu = fdopen(outp[0], "r");
-    printf("ok: started");
-    for (qb = 0; qargv[qb]; qb++)
-        printf(" %s", qargv[qb]);
-    printf(" (pid %d)\n", (int)qemu_pid);
     if (logpath)
         printf("ok: QEMU's stderr goes to %s\n", logpath);
 
     if (port >= 0) {
         /* the root port: bus 1 behind it; I/O and prefetchable windows
          * closed (base > limit); memory window opened after BAR sizing */
-        id = bus_read32(0, port, 0);
-        if ((bus_read32(0, port, 0x0c) >> 16 & 0x7f) != 1)
+        id = pci_read32(0, port, 0);
+        if ((pci_read32(0, port, 0x0c) >> 16 & 0x7f) != 1)
             fatal("00:%02x.0 (id 0x%08x) is not a PCI bridge", port, id);
-        bus_write32(0, port, 0x18, 0x00010100);
-        bus_write32(0, port, 0x1c, 0x000000f0);
-        bus_write32(0, port, 0x24, 0x0000fff0);
+        pci_write32(0, port, 0x18, 0x00010100);
+        pci_write32(0, port, 0x1c, 0x000000f0);
+        pci_write32(0, port, 0x24, 0x0000fff0);
         ok("root port 00:%02x.0 (id 0x%08x): secondary bus 1", port, id);
     }
     mark("QEMU up, qtest answering");
@@ -654,15 +394,13 @@ int main(int argc, char **argv)
         /* memory window [BAR0_ADDR, BAR0_ADDR + size) in 1 MiB units */
         uint32_t lim = BAR0_ADDR + (size < 0x100000 ? 0x100000 : size) - 1;
 
-        bus_write32(0, port, 0x20, (lim >> 16 & 0xfff0) << 16 |
+        pci_write32(0, port, 0x20, (lim >> 16 & 0xfff0) << 16 |
                                    (BAR0_ADDR >> 16 & 0xfff0));
-        cmdreg = bus_read32(0, port, 0x4);
-        bus_write32(0, port, 0x4, (cmdreg & 0xffff) | 0x6);
+        pci_enable_mem_master(0, port);
         ok("root port: memory window 0x%x-0x%x, memory + bus master enabled",
            BAR0_ADDR, lim);
     }
-    cmdreg = cfg_read32(slot, 0x4);
-    cfg_write32(slot, 0x4, (cmdreg & 0xffff) | 0x6);
+    pci_enable_mem_master(edu_bus, slot);
     if ((cfg_read32(slot, 0x10) & ~0xfu) != BAR0_ADDR ||
         !(cfg_read32(slot, 0x4) & 0x4))
         fatal("BAR0/command did not stick (BAR0 0x%08x, command 0x%04x)",
@@ -721,11 +459,11 @@ int main(int argc, char **argv)
              * Native PCIe hot-plug: QEMU pressed the attention button;
              * answer as a guest does, power indicator off + power off.
              */
-            exp = find_cap(0, port, 0x10);
+            exp = pci_find_cap(0, port, 0x10);
             if (!exp)
                 fatal("root port 00:%02x.0 has no PCI Express capability", port);
-            sltctl = bus_read32(0, port, exp + 0x18) & 0xffff;
-            bus_write16(0, port, exp + 0x18,
+            sltctl = pci_read32(0, port, exp + 0x18) & 0xffff;
+            pci_write16(0, port, exp + 0x18,
                         (uint16_t)((sltctl & ~0x0300u) | 0x0300 | 0x0400));
             ok("root port slot powered off (Slot Control 0x%04x -> 0x%04x)",
                sltctl, (sltctl & ~0x0300u) | 0x0700);

@@ -36,6 +36,7 @@
 #include <linux/vfio.h>
 
 #include "../lib/report.h"
+#include "../lib/ioas.h"
 
 #define EDU_ID          0x00
 #define EDU_DMA_SRC     0x80
@@ -150,22 +151,6 @@ static uint32_t ioas_alloc(int iommufd)
     if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &a))
         fatal("IOMMU_IOAS_ALLOC: %s", strerror(errno));
     return a.out_ioas_id;
-}
-
-static int ioas_map(int iommufd, uint32_t ioas, void *va, uint64_t len,
-                    uint64_t iova)
-{
-    struct iommu_ioas_map m = {
-        .size = sizeof(m),
-        .flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-                 IOMMU_IOAS_MAP_WRITEABLE,
-        .ioas_id = ioas,
-        .user_va = (uintptr_t)va,
-        .length = len,
-        .iova = iova,
-    };
-
-    return ioctl_errno(iommufd, IOMMU_IOAS_MAP, &m);
 }
 
 static int ioas_unmap(int iommufd, uint32_t ioas, uint64_t iova, uint64_t len,
@@ -400,13 +385,13 @@ int main(int argc, char **argv)
     memset(buf, 0xee, BUF_SIZE);
     memset(gone, 0x5a, BUF_SIZE);
 
-    e = ioas_map(iommufd, ioas1, buf, BUF_SIZE, IOVA_A);
+    e = ioas_map_fixed(iommufd, ioas1, buf, BUF_SIZE, IOVA_A);
     if (e)
         fatal("IOMMU_IOAS_MAP(ioas %u, iova 0x%llx): %s", ioas1, IOVA_A,
               strerror(e));
     ok("IOMMU_IOAS_MAP(ioas %u): %d bytes at iova 0x%llx", ioas1, BUF_SIZE,
        IOVA_A);
-    e = ioas_map(iommufd, ioas1, buf, BUF_SIZE, IOVA_A);
+    e = ioas_map_fixed(iommufd, ioas1, buf, BUF_SIZE, IOVA_A);
     expect_errno("IOMMU_IOAS_MAP over an existing mapping", e, EEXIST);
 
     /* Without FIXED_IOVA the kernel picks a free, aligned IOVA. */
@@ -484,7 +469,7 @@ int main(int argc, char **argv)
     {
         uint64_t n = 0;
 
-        e = ioas_map(iommufd, ioas1, gone, BUF_SIZE, IOVA_GONE);
+        e = ioas_map_fixed(iommufd, ioas1, gone, BUF_SIZE, IOVA_GONE);
         if (e)
             fatal("IOMMU_IOAS_MAP(iova 0x%llx): %s", IOVA_GONE, strerror(e));
         e = ioas_unmap(iommufd, ioas1, IOVA_GONE, BUF_SIZE, &n);
