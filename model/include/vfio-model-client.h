@@ -11,7 +11,8 @@
  * Protocol (one command per line, see model/README.md): "counters" and
  * "objects" answer key=value / object lines then "end"; "get NAME" answers
  * "NAME=VALUE"; "fail NAME N ERRNO", "fail-clear", "set KEY VALUE" answer
- * "ok" or "error ...".
+ * "ok" or "error ..."; "mark-dirty I IOVA LEN STRIDE" answers "ok N" or
+ * "error ..."; "device-state I" one "vfio<i> ..." line.
  */
 #ifndef VFIO_MODEL_CLIENT_H
 #define VFIO_MODEL_CLIENT_H
@@ -110,6 +111,31 @@ static inline int vfio_model_set(int fd, const char *key, unsigned long long v)
     if (vfio_model_cmd(fd, cmd, out, sizeof(out)) < 0)
         return -1;
     return strncmp(out, "ok", 2) ? -1 : 0;
+}
+
+/* "mark-dirty I IOVA LEN STRIDE": mark every STRIDE-th 4 KiB page of
+ * [iova, iova + len) mapped (writeable) where device vfio<i> is attached
+ * dirty, as if the device had written it. Returns the number of pages, or
+ * -1 on an "error ..." answer. */
+static inline long long vfio_model_mark_dirty(int fd, int dev, unsigned long long iova,
+                                              unsigned long long len, unsigned long long stride)
+{
+    char cmd[160], out[128];
+    snprintf(cmd, sizeof(cmd), "mark-dirty %d 0x%llx 0x%llx %llu", dev, iova, len, stride);
+    if (vfio_model_cmd(fd, cmd, out, sizeof(out)) < 0 || strncmp(out, "ok ", 3))
+        return -1;
+    return strtoll(out + 3, NULL, 0);
+}
+
+/* "device-state I": the device's migratable state in one line
+ * ("vfio<i> digest=... buf=... bar2=... addr4=... ... mig=STATE").
+ * Returns the line's length or -1. */
+static inline int vfio_model_device_state(int fd, int dev, char *out, size_t outsz)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "device-state %d", dev);
+    int n = vfio_model_cmd(fd, cmd, out, outsz);
+    return n < 0 || strncmp(out, "vfio", 4) ? -1 : n;
 }
 
 /* Read NAME from a report file written at exit; -1 if absent. */

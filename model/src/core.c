@@ -54,6 +54,7 @@ static ssize_t (*real_pwrite64)(int, const void *, size_t, off_t);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static void *(*real_mmap64)(void *, size_t, int, int, int, off_t);
 static int (*real_madvise)(void *, size_t, int);
+static int (*real_dup)(int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 static int (*real_fstat)(int, struct stat *);
@@ -77,7 +78,7 @@ static void resolve_all(void)
     RESOLVE(real_pread, "pread"); RESOLVE(real_pwrite, "pwrite");
     RESOLVE(real_pread64, "pread64"); RESOLVE(real_pwrite64, "pwrite64");
     RESOLVE(real_mmap, "mmap"); RESOLVE(real_mmap64, "mmap64");
-    RESOLVE(real_dup2, "dup2"); RESOLVE(real_dup3, "dup3");
+    RESOLVE(real_dup, "dup"); RESOLVE(real_dup2, "dup2"); RESOLVE(real_dup3, "dup3");
     RESOLVE(real_fstat, "fstat"); RESOLVE(real_fstat64, "fstat64");
     RESOLVE(real_fstatat, "fstatat"); RESOLVE(real_fstatat64, "fstatat64");
     RESOLVE(real_stat, "stat"); RESOLVE(real_stat64, "stat64");
@@ -94,7 +95,7 @@ static bool model_used;     /* this process opened or adopted a model fd */
 
 static const char *kind_name[FK_NKINDS] = {
     [FK_IOMMU] = "iommu", [FK_CONTAINER] = "container", [FK_GROUP] = "group",
-    [FK_CDEV] = "cdev", [FK_DEVICE] = "device",
+    [FK_CDEV] = "cdev", [FK_DEVICE] = "device", [FK_MIGDATA] = "migdata",
 };
 
 static void fd_set_file(int fd, struct mfile *f)
@@ -177,6 +178,7 @@ static void file_release(struct mfile *f)
     case FK_GROUP: group_release(f->grp); break;
     case FK_CDEV:
     case FK_DEVICE: devfile_release(f->df); break;
+    case FK_MIGDATA: migdata_release(f->ms); break;
     default: break;
     }
     file_unlink(f);
@@ -270,8 +272,8 @@ static struct mfile *adopt(int fd)
         f->kind = FK_CDEV;
         ok = cdev_open(f, atoi(tag + 9)) == 0;
     }
-    /* "device:<bdf>" fds belong to another process's group/container
-     * state and cannot be adopted. */
+    /* "device:<bdf>" and "migdata:vfio<i>" fds belong to another
+     * process's device state and cannot be adopted. */
     if (!ok) {
         free(f);
         return NULL;
@@ -425,6 +427,28 @@ static void parse_device_resv(void)
     free(s);
 }
 
+/* VFIO_MODEL_MIGRATION="stop_copy,p2p,pre_copy" (any of them; p2p and
+ * pre_copy imply stop_copy); unset, "0" or "none": no migration support */
+static void parse_migration(void)
+{
+    const char *v = getenv("VFIO_MODEL_MIGRATION");
+    cfg.mig_flags = 0;
+    if (!v || !*v)
+        return;
+    char *s = strdup(v), *save = NULL;
+    for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "stop_copy"))
+            cfg.mig_flags |= VFIO_MIGRATION_STOP_COPY;
+        else if (!strcmp(t, "p2p"))
+            cfg.mig_flags |= VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
+        else if (!strcmp(t, "pre_copy"))
+            cfg.mig_flags |= VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_PRE_COPY;
+        else if (strcmp(t, "0") && strcmp(t, "none"))
+            fprintf(stderr, "vfio-model: VFIO_MODEL_MIGRATION: ignoring '%s'\n", t);
+    }
+    free(s);
+}
+
 static void parse_config(void)
 {
     const char *d = getenv("VFIO_MODEL_DEVICES");
@@ -460,6 +484,8 @@ static void parse_config(void)
     cfg.dma_avail = (unsigned)env_u64("VFIO_MODEL_DMA_ENTRY_LIMIT", 65535);
     cfg.bar2 = env_u64("VFIO_MODEL_BAR2", 1) != 0;
     cfg.iommufd_p2p = env_u64("VFIO_MODEL_IOMMUFD_P2P", 0) != 0;
+    cfg.drop_dirty = env_u64("VFIO_MODEL_DROP_DIRTY", 0) != 0;
+    parse_migration();
     parse_device_resv();
     const char *h = getenv("VFIO_MODEL_IOVA_HOLES");
     if (!h)
@@ -581,7 +607,16 @@ static void make_sysfs(void)
 
 /* ---------------------------------------------------------- fault injection */
 
-struct inject { int idx; long nth; int err; bool any, alloc, madv, armed; };
+struct inject { int idx; long nth; int err; int named; bool any, alloc, madv, armed; };
+
+/* names of calls that are not ioctls of their own (inject_check_named) */
+static const char *const named_calls[INJ_NAMED_MAX] = {
+    [INJ_FEAT_MIGRATION] = "VFIO_DEVICE_FEATURE_MIGRATION",
+    [INJ_FEAT_MIG_STATE] = "VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE",
+    [INJ_FEAT_MIG_DATA_SIZE] = "VFIO_DEVICE_FEATURE_MIG_DATA_SIZE",
+    [INJ_MIG_READ] = "MIG_DATA_READ",
+    [INJ_MIG_WRITE] = "MIG_DATA_WRITE",
+};
 static struct inject inj[16];
 static int ninj;
 
@@ -606,7 +641,7 @@ const struct ioname ionames[] = {
     N(VFIO_IOMMU_ENABLE), N(VFIO_IOMMU_DISABLE), N(VFIO_IOMMU_DIRTY_PAGES),
     N(VFIO_IOMMU_SPAPR_REGISTER_MEMORY), N(VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY),
     N(VFIO_IOMMU_SPAPR_TCE_CREATE), N(VFIO_IOMMU_SPAPR_TCE_REMOVE),
-    N(VFIO_EEH_PE_OP),
+    N(VFIO_EEH_PE_OP), N(VFIO_MIG_GET_PRECOPY_INFO),
 #undef N
     { NULL, 0 }
 };
@@ -627,6 +662,7 @@ static bool name_fits_kind(const char *n, int kind)
     case FK_GROUP: return !strncmp(n, "VFIO_GROUP_", 11);
     case FK_CDEV:
     case FK_DEVICE: return !strncmp(n, "VFIO_DEVICE_", 12);
+    case FK_MIGDATA: return !strncmp(n, "VFIO_MIG_", 9);
     }
     return true;
 }
@@ -661,6 +697,8 @@ static int errno_lookup(const char *e)
         { "EBUSY", EBUSY }, { "EFAULT", EFAULT }, { "ENOSPC", ENOSPC },
         { "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EOPNOTSUPP", EOPNOTSUPP },
         { "ENODEV", ENODEV }, { "EAGAIN", EAGAIN }, { "E2BIG", E2BIG },
+        { "EBADF", EBADF }, { "ENOTTY", ENOTTY }, { "ENOMSG", ENOMSG },
+        { "EINTR", EINTR }, { "ENXIO", ENXIO }, { "EEXIST", EEXIST },
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (!strcmp(t[i].n, e))
@@ -675,9 +713,12 @@ static int inject_arm(const char *spec)
     long nth;
     if (sscanf(spec, "%63s %ld %31s", name, &nth, e) != 3 || nth < 1)
         return -1;
-    if (ninj >= 16)
+    int slot = 0;
+    while (slot < ninj && inj[slot].armed)     /* reuse a spent entry */
+        slot++;
+    if (slot >= 16)
         return -1;
-    struct inject *j = &inj[ninj];
+    struct inject *j = &inj[slot];
     memset(j, 0, sizeof(*j));
     if (!strcmp(name, "any"))
         j->any = true;
@@ -685,7 +726,10 @@ static int inject_arm(const char *spec)
         j->alloc = true;
     else if (!strcmp(name, "MADV_POPULATE_WRITE"))
         j->madv = true;
-    else {
+    for (int k = 1; k < INJ_NAMED_MAX; k++)
+        if (!strcmp(name, named_calls[k]))
+            j->named = k;
+    if (!j->any && !j->alloc && !j->madv && !j->named) {
         unsigned long cmd;
         if (ioname_lookup(name, &cmd))
             return -1;
@@ -695,7 +739,8 @@ static int inject_arm(const char *spec)
     j->nth = nth;
     j->err = errno_lookup(e);
     j->armed = true;
-    ninj++;
+    if (slot == ninj)
+        ninj++;
     return 0;
 }
 
@@ -703,10 +748,25 @@ int inject_check_ioctl(unsigned long cmd)
 {
     for (int i = 0; i < ninj; i++) {
         struct inject *j = &inj[i];
-        if (!j->armed || j->alloc || j->madv ||
+        if (!j->armed || j->alloc || j->madv || j->named ||
             (!j->any && ioname_idx(cmd) != j->idx))
             continue;
         if (--j->nth == 0) {
+            j->armed = false;
+            cnt.faults_injected++;
+            return j->err;
+        }
+    }
+    return 0;
+}
+
+/* Called for each call of a named kind (a feature of VFIO_DEVICE_FEATURE,
+ * a read()/write() on a migration data fd): 0 or the errno to fail with. */
+int inject_check_named(int which)
+{
+    for (int i = 0; i < ninj; i++) {
+        struct inject *j = &inj[i];
+        if (j->armed && j->named == which && --j->nth == 0) {
             j->armed = false;
             cnt.faults_injected++;
             return j->err;
@@ -791,6 +851,7 @@ static size_t emit_counters(char *buf, size_t sz)
     P("spapr_registered=%ld\n", cnt.spapr_mem);
     P("dirty_bitmap_queries=%ld\n", cnt.dirty_queries);
     P("dirty_pages_marked=%ld\n", cnt.dirty_marked);
+    P("dirty_bitmap_bytes=%ld\n", cnt.dirty_bitmap_bytes);
     P("dma_ops=%ld\n", cnt.dma_ops);
     P("dma_bytes=%ld\n", cnt.dma_bytes);
     P("dma_faults=%ld\n", cnt.dma_faults);
@@ -805,6 +866,18 @@ static size_t emit_counters(char *buf, size_t sz)
     P("faults_injected=%ld\n", cnt.faults_injected);
     P("populate_calls=%ld\n", cnt.populate_calls);
     P("populate_bytes=%ld\n", cnt.populate_bytes);
+    P("dirty_pages_dropped=%ld\n", cnt.dirty_dropped);
+    P("drop_dirty=%d\n", cfg.drop_dirty);
+    P("migration_flags=%llu\n", (unsigned long long)cfg.mig_flags);
+    P("mig_sessions=%ld\n", cnt.mig_sessions);
+    P("mig_state_sets=%ld\n", cnt.mig_state_sets);
+    for (int i = 0; i < cfg.ndev; i++)
+        P("mig_state_vfio%d=%s\n", i, mig_state_name(devs[i].mig_state));
+    P("mig_bytes_saved=%ld\n", cnt.mig_bytes_saved);
+    P("mig_bytes_loaded=%ld\n", cnt.mig_bytes_loaded);
+    P("mig_loads=%ld\n", cnt.mig_loads);
+    P("mig_load_errors=%ld\n", cnt.mig_load_errors);
+    P("dma_while_stopped=%ld\n", cnt.dma_while_stopped);
     P("ioctls=%ld\n", cnt.ioctls);
     P("ioctls_unknown=%zu\n", ioctl_unknown);
     if (ioctl_unknown)
@@ -884,6 +957,9 @@ static void ctl_handle(int c, char *line)
         } else if (sscanf(line + 4, "%63s %llu", k, &v) == 2 && !strcmp(k, "dirty_tracking")) {
             cfg.dirty_supported = v != 0;
             n = (size_t)snprintf(out, sizeof(out), "ok\n");
+        } else if (sscanf(line + 4, "%63s %llu", k, &v) == 2 && !strcmp(k, "drop_dirty")) {
+            cfg.drop_dirty = v != 0;
+            n = (size_t)snprintf(out, sizeof(out), "ok\n");
         } else {
             n = (size_t)snprintf(out, sizeof(out), "error bad set\n");
         }
@@ -898,6 +974,36 @@ static void ctl_handle(int c, char *line)
     } else if (!strcmp(line, "objects")) {
         n = emit_objects(out, sizeof(out) - 8);
         n += (size_t)snprintf(out + n, sizeof(out) - n, "end\n");
+    } else if (!strncmp(line, "mark-dirty ", 11)) {
+        /* mark-dirty I IOVA LEN STRIDE */
+        unsigned long long v[4];
+        const char *err = "bad arguments (mark-dirty I IOVA LEN STRIDE)";
+        char *p = line + 11, *e;
+        int k;
+        long r = -1;
+        for (k = 0; k < 4; k++, p = e) {
+            while (*p == ' ')
+                p++;
+            if (*p == '-')
+                break;
+            errno = 0;
+            v[k] = strtoull(p, &e, 0);
+            if (e == p || errno || (*e && *e != ' '))
+                break;
+        }
+        while (k == 4 && *p == ' ')
+            p++;
+        if (k == 4 && !*p && v[0] < MAX_DEVS)
+            r = device_mark_dirty((int)v[0], v[1], v[2], v[3], &err);
+        n = (size_t)(r < 0 ? snprintf(out, sizeof(out), "error %s\n", err)
+                           : snprintf(out, sizeof(out), "ok %ld\n", r));
+    } else if (!strncmp(line, "device-state ", 13)) {
+        char *e;
+        long idx = strtol(line + 13, &e, 10);
+        if (e == line + 13 || *e || idx < 0 || idx >= cfg.ndev)
+            n = (size_t)snprintf(out, sizeof(out), "error no such device\n");
+        else
+            n = mdev_describe(&devs[idx], out, sizeof(out));
     } else if (!strcmp(line, "ping")) {
         n = (size_t)snprintf(out, sizeof(out), "pong\n");
     } else {
@@ -1276,12 +1382,42 @@ int close(int fd)
     return real_close(fd);
 }
 
+/* @newfd is now a dup of @oldfd: if that is a model fd, so is @newfd
+ * (read()/write() on a dup must reach the model without an ioctl first) */
+static void dup_track(int oldfd, int newfd)
+{
+    if (oldfd < 0 || oldfd >= FDMAX || newfd < 0 || newfd >= FDMAX || !fdmap[oldfd])
+        return;
+    pthread_mutex_lock(&model_lock);
+    struct mfile *f = lookup(oldfd, false);
+    if (f && fdmap[newfd] != f) {
+        struct mfile *old = fdmap[newfd];
+        if (old) {
+            fd_set_file(newfd, NULL);
+            file_put_check(old);
+        }
+        fd_set_file(newfd, f);
+    }
+    pthread_mutex_unlock(&model_lock);
+}
+
+int dup(int oldfd)
+{
+    RESOLVE(real_dup, "dup");
+    int r = real_dup(oldfd);
+    if (r >= 0)
+        dup_track(oldfd, r);
+    return r;
+}
+
 int dup2(int oldfd, int newfd)
 {
     RESOLVE(real_dup2, "dup2");
     int r = real_dup2(oldfd, newfd);
     if (r >= 0 && oldfd != newfd && newfd < FDMAX && fdmap[newfd])
         forget_fd(newfd);
+    if (r >= 0 && oldfd != newfd)
+        dup_track(oldfd, newfd);
     return r;
 }
 
@@ -1291,6 +1427,8 @@ int dup3(int oldfd, int newfd, int flags)
     int r = real_dup3(oldfd, newfd, flags);
     if (r >= 0 && newfd < FDMAX && fdmap[newfd])
         forget_fd(newfd);
+    if (r >= 0)
+        dup_track(oldfd, newfd);
     return r;
 }
 
@@ -1322,6 +1460,7 @@ int ioctl(int fd, unsigned long req, ...)
         case FK_IOMMU: r = iommufd_ioctl(f->ictx, req, arg); break;
         case FK_CONTAINER: r = container_ioctl(f->ctr, req, arg); break;
         case FK_GROUP: r = group_ioctl(f->grp, req, arg); break;
+        case FK_MIGDATA: r = migdata_ioctl(f->ms, req, arg); break;
         default: r = device_ioctl(f->df, req, arg); break;
         }
     }
@@ -1354,6 +1493,14 @@ static long model_rw(int fd, void *buf, size_t n, off_t off, bool write, bool us
     }
     *handled = true;
     long r;
+    if (f->kind == FK_MIGDATA) {
+        /* a stream (stream_open): read()/write() only, no position */
+        r = use_pos ? migdata_rw(f->ms, buf, n, write) : -ESPIPE;
+        pthread_mutex_unlock(&model_lock);
+        if (cfg.trace > 1)
+            fprintf(stderr, "vfio-model: %s(%d, %zu) = %ld\n", write ? "write" : "read", fd, n, r);
+        return r;
+    }
     if (use_pos)
         off = lseek(fd, 0, SEEK_CUR);
     if (f->kind == FK_CDEV || f->kind == FK_DEVICE)

@@ -28,7 +28,6 @@
 #define FACT_IRQ 0x1
 #define DMA_IRQ 0x100
 
-void iommufd_mark_dirty(struct devfile *df, uint64_t iova, uint64_t len);
 void group_devfd_closed(struct group *g);
 
 static void w16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -66,6 +65,8 @@ void mdev_init(struct mdev *m)
     w16(c + MSI_CAP + 2, 0x0080);   /* 64-bit, 1 vector */
     m->bar2_fd = -1;
     m->irq_type = -1;
+    m->mig_state = VFIO_DEVICE_STATE_RUNNING;
+    m->mig = NULL;
     m->intx.fd = m->msi.fd = m->err.fd = m->req.fd = -1;
     edu_reset(m);
 }
@@ -167,9 +168,33 @@ static void mark_dirty(struct mdev *m, uint64_t iova, uint64_t len)
         return;
     }
     struct container *c = group_container(m);
-    if (c && c->dirty_on)
-        for (uint64_t p = iova & ~(PG - 1); p < iova + len; p += PG)
-            dirty_mark(&c->dirty, p);
+    if (!c || !c->dirty_on || !len)
+        return;
+    if (cfg.drop_dirty)         /* the negative control: the write leaves no dirty bit */
+        cnt.dirty_dropped += (long)(((iova + len - 1) >> 12) - (iova >> 12) + 1);
+    else
+        dirty_mark_range(&c->dirty, iova, len);
+}
+
+/* Migration: the device neither runs nor changes in STOP, STOP_COPY,
+ * RESUMING and ERROR (only RUNNING and PRE_COPY, and their P2P forms, run). */
+bool mdev_stopped(const struct mdev *m)
+{
+    switch (m->mig_state) {
+    case VFIO_DEVICE_STATE_RUNNING:
+    case VFIO_DEVICE_STATE_RUNNING_P2P:
+    case VFIO_DEVICE_STATE_PRE_COPY:
+    case VFIO_DEVICE_STATE_PRE_COPY_P2P:
+        return false;
+    }
+    return true;
+}
+
+/* RUNNING_P2P / PRE_COPY_P2P: no peer-to-peer DMA (to or from a BAR) */
+bool mdev_p2p_quiesced(const struct mdev *m)
+{
+    return m->mig_state == VFIO_DEVICE_STATE_RUNNING_P2P ||
+           m->mig_state == VFIO_DEVICE_STATE_PRE_COPY_P2P;
 }
 
 /* Device-initiated access to IOVA space: all or nothing. */
@@ -178,12 +203,17 @@ static int dma_rw(struct mdev *m, uint64_t iova, uint8_t *buf, uint64_t len, boo
     if (!(m->cfg[0x04] & 0x04))      /* bus master disabled */
         return -EPERM;
     uint64_t done = 0;
+    bool p2p_off = mdev_p2p_quiesced(m);
     while (done < len) {
         void *uva;
         uint64_t n;
         int r = translate(m, iova + done, len - done, write, &uva, &n);
         if (r)
             return r;
+        /* P2P quiesced: a transfer that reaches a BAR mmap is peer-to-peer */
+        uint64_t pg = (uint64_t)(uintptr_t)uva & ~(PG - 1);
+        if (p2p_off && bar_pages_in(pg, ((uint64_t)(uintptr_t)uva + n - pg + PG - 1) & ~(PG - 1)))
+            return -EAGAIN;
         done += n;
     }
     for (done = 0; done < len;) {
@@ -207,7 +237,7 @@ static bool edu_range_ok(uint64_t addr, uint64_t size)
     return addr >= DMA_START && addr < end2 && end1 > addr && end1 >= DMA_START && end1 < end2;
 }
 
-static void edu_do_dma(struct mdev *m)
+static void edu_do_dma(struct mdev *m, uint64_t old_cmd)
 {
     bool to_ram = (m->dma_cmd >> 1) & 1;
     int r;
@@ -225,6 +255,12 @@ static void edu_do_dma(struct mdev *m)
             r = dma_rw(m, m->dma_dst & DMA_MASK, m->buf + (m->dma_src - DMA_START), m->dma_cnt,
                        true);
         }
+    }
+    if (r == -EAGAIN) {
+        /* peer-to-peer DMA in a P2P state: not executed, no trace left */
+        cnt.dma_while_stopped++;
+        m->dma_cmd = old_cmd;
+        return;
     }
     if (r) {
         cnt.dma_faults++;
@@ -263,6 +299,12 @@ static void edu_write(struct mdev *m, uint64_t a, uint64_t v, unsigned sz)
 {
     if ((a < 0x80 && sz != 4) || (a >= 0x80 && sz != 4 && sz != 8))
         return;
+    if (mdev_stopped(m)) {
+        /* a stopped device ignores its registers: no DMA, no change */
+        if (a == 0x98 && (v & 1))
+            cnt.dma_while_stopped++;
+        return;
+    }
     bool running = m->dma_cmd & 1;
     switch (a) {
     case 0x04: m->addr4 = ~(uint32_t)v; break;
@@ -290,8 +332,9 @@ static void edu_write(struct mdev *m, uint64_t a, uint64_t v, unsigned sz)
     case 0x98:
         if (!(v & 1) || running)
             break;
+        uint64_t old = m->dma_cmd;
         m->dma_cmd = v;
-        edu_do_dma(m);               /* completes synchronously */
+        edu_do_dma(m, old);          /* completes synchronously */
         break;
     }
 }
@@ -323,6 +366,7 @@ static uint8_t cfg_wmask(unsigned off)
 
 static void device_open_common(struct mdev *m)
 {
+    mig_reset(m);                    /* RUNNING, no data transfer session */
     edu_reset(m);
     m->cfg[0x04] = 0;
     m->cfg[0x05] = 0;
@@ -620,16 +664,26 @@ static long do_feature(struct mdev *m, void *arg)
 {
     struct vfio_device_feature *u = arg;
     size_t minsz = offsetof(struct vfio_device_feature, flags) + 4;
+    uint32_t fl = u->flags;
+    /* injected failures of one feature (VFIO_DEVICE_FEATURE_MIGRATION, ...) */
+    static const int named[] = { [VFIO_DEVICE_FEATURE_MIGRATION] = INJ_FEAT_MIGRATION,
+                                 [VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE] = INJ_FEAT_MIG_STATE,
+                                 [VFIO_DEVICE_FEATURE_MIG_DATA_SIZE] = INJ_FEAT_MIG_DATA_SIZE };
+    uint32_t feat = fl & VFIO_DEVICE_FEATURE_MASK;
+    if (feat < sizeof(named) / sizeof(named[0]) && named[feat]) {
+        int e = inject_check_named(named[feat]);
+        if (e)
+            return -e;
+    }
     if (u->argsz < minsz)
         return -EINVAL;
-    uint32_t fl = u->flags;
     if (fl & ~(VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET |
                VFIO_DEVICE_FEATURE_PROBE))
         return -EINVAL;
     if (!(fl & VFIO_DEVICE_FEATURE_PROBE) && (fl & VFIO_DEVICE_FEATURE_GET) &&
         (fl & VFIO_DEVICE_FEATURE_SET))
         return -EINVAL;
-    switch (fl & VFIO_DEVICE_FEATURE_MASK) {
+    switch (feat) {
     case VFIO_DEVICE_FEATURE_BUS_MASTER: {
         if (fl & VFIO_DEVICE_FEATURE_GET)
             return -EINVAL;
@@ -648,8 +702,13 @@ static long do_feature(struct mdev *m, void *arg)
             return -EINVAL;
         return 0;
     }
+    case VFIO_DEVICE_FEATURE_MIGRATION:
+    case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+    case VFIO_DEVICE_FEATURE_MIG_DATA_SIZE:
+        /* ENOTTY without VFIO_MODEL_MIGRATION (no mig_ops) */
+        return mig_feature(m, fl, u->data, u->argsz - (uint32_t)minsz);
     default:
-        /* no migration, DMA logging or low-power support */
+        /* no DMA logging or low-power support */
         return -ENOTTY;
     }
 }
@@ -911,6 +970,17 @@ long device_mmap(struct devfile *df, uint64_t off, size_t len, int flags, int *f
     return 0;
 }
 
+/* Access BAR2's memory directly (the device's own view, also for the
+ * migration stream): bytes done or -errno. */
+long mdev_bar2_rw(struct mdev *m, void *buf, size_t n, uint64_t pos, bool write)
+{
+    int fd = bar2_fd(m);
+    if (fd < 0)
+        return fd;
+    long r = syscall(write ? SYS_pwrite64 : SYS_pread64, fd, buf, n, (off_t)pos);
+    return r < 0 ? -errno : r;
+}
+
 static bool is_bar_mapping(dev_t dev, ino_t ino)
 {
     for (int i = 0; i < cfg.ndev; i++)
@@ -979,12 +1049,14 @@ long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write
             return -EINVAL;
         if (n > BAR2_SIZE - pos)
             n = BAR2_SIZE - pos;
-        int fd = bar2_fd(m);
-        if (fd < 0)
-            return fd;
-        long r = syscall(write ? SYS_pwrite64 : SYS_pread64, fd, buf, n, (off_t)pos);
-        if (r < 0)
-            return -errno;
+        long r;
+        if (write && mdev_stopped(m)) {
+            r = (long)n;            /* a stopped device's memory does not change */
+        } else {
+            r = mdev_bar2_rw(m, buf, n, pos, write);
+            if (r < 0)
+                return r;
+        }
         if (write)
             cnt.region_writes++;
         else
@@ -1010,4 +1082,79 @@ long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write
     }
     return -EINVAL;
 }
+/*
+ * Every @stride-th page from @pg0 on, within [@pg0, @pgend) and the mapping
+ * at @iova of @len bytes: marked in @d (counted only when @d is NULL, i.e.
+ * the bits are dropped).  Returns how many.
+ */
+static uint64_t mark_mapping(struct dirtyset *d, uint64_t pg0, uint64_t pgend,
+                             uint64_t stride, uint64_t iova, uint64_t len)
+{
+    uint64_t a0 = iova >> 12, a1 = (iova + len) >> 12;
+    if (!a1)
+        a1 = 1ULL << 52;
+    uint64_t s0 = a0 > pg0 ? a0 : pg0, e0 = a1 < pgend ? a1 : pgend;
+    if (s0 >= e0)
+        return 0;
+    if (d)
+        return dirty_mark_stride(d, pg0, s0, e0, stride);
+    uint64_t k0 = (s0 - pg0 + stride - 1) / stride;
+    uint64_t k1 = (e0 - pg0 + stride - 1) / stride;
+    return k1 > k0 ? k1 - k0 : 0;
+}
 
+
+
+/* ------------------------------------------------- control: mark-dirty */
+
+/* Mark dirty, as if vfio<idx> had written them, the pages pg0 + k * stride
+ * of [iova, iova + len) that are mapped writeable in what the device is
+ * attached to (its HWPT with dirty tracking on, or its group's container
+ * with dirty logging started). Returns the number of such pages, or -1
+ * with *err set. */
+long device_mark_dirty(int idx, uint64_t iova, uint64_t len, uint64_t stride, const char **err)
+{
+    uint64_t end;
+    if (idx < 0 || idx >= cfg.ndev) {
+        *err = "no such device";
+        return -1;
+    }
+    if (!len || !stride || __builtin_add_overflow(iova, len, &end)) {
+        *err = "bad range or stride";
+        return -1;
+    }
+    struct mdev *m = &devs[idx];
+    uint64_t pg0 = iova >> 12, pgend = (end >> 12) + ((end & (PG - 1)) != 0);
+    struct dirtyset *d = NULL;
+    uint64_t n = 0;
+    struct devfile *o = m->owner;
+    struct hwpt *h = o && o->cdev ? o->hwpt : NULL;
+    struct container *c = o && o->cdev ? NULL : group_container(m);
+    if (!h && !c) {
+        *err = "device not attached";
+        return -1;
+    }
+    if (h ? !h->dirty_on : !c->dirty_on) {
+        *err = "dirty tracking not enabled";
+        return -1;
+    }
+    if (!cfg.drop_dirty)
+        d = h ? &h->dirty : &c->dirty;
+    /* count, and mark unless dropping, mapping by mapping */
+    if (h) {
+        for (struct area *a = h->ioas->areas; a; a = a->next) {
+            if (a->prot & IOMMU_IOAS_MAP_WRITEABLE)
+                n += mark_mapping(d, pg0, pgend, stride, a->iova, a->len);
+        }
+    } else {
+        for (struct dma *dm = c->dmas; dm; dm = dm->next) {
+            if (dm->prot & VFIO_DMA_MAP_FLAG_WRITE)
+                n += mark_mapping(d, pg0, pgend, stride, dm->iova, dm->size);
+        }
+    }
+    if (!d) {
+        cnt.dirty_dropped += (long)n;
+        return 0;
+    }
+    return (long)n;
+}

@@ -16,6 +16,10 @@ struct counters {
     long irqs, irq_fds, resets, bus_resets, region_reads, region_writes;
     long adopted, faults_injected, ioctls, region_mmaps;
     long populate_calls, populate_bytes;   /* madvise(MADV_POPULATE_WRITE) */
+    long dirty_dropped;                    /* VFIO_MODEL_DROP_DIRTY / set drop_dirty */
+    long dirty_bitmap_bytes;               /* memory of the dirty sets' bitmaps */
+    long mig_sessions, mig_state_sets, mig_bytes_saved, mig_bytes_loaded;
+    long mig_loads, mig_load_errors, dma_while_stopped;
 };
 
 struct ioname { const char *name; unsigned long cmd; };
@@ -56,10 +60,19 @@ void iommufd_detach(struct devfile *df);
 /* translate for DMA: returns user VA or NULL; marks dirty if write */
 int iommufd_translate(struct devfile *df, uint64_t iova, uint64_t len, bool write,
                       void **uva_out, uint64_t *contig);
-void dirty_mark(struct dirtyset *d, uint64_t pgiova);
-void dirty_free(struct dirtyset *d);
-bool dirty_test(struct dirtyset *d, uint64_t pgiova, bool clear);
 int pin_check_va(uint64_t uva, uint64_t len);
+void iommufd_mark_dirty(struct devfile *df, uint64_t iova, uint64_t len);
+
+/* dirty.c: dirty page sets */
+bool dirty_mark(struct dirtyset *d, uint64_t iova);
+uint64_t dirty_mark_range(struct dirtyset *d, uint64_t iova, uint64_t len);
+uint64_t dirty_mark_stride(struct dirtyset *d, uint64_t pg0, uint64_t first, uint64_t end,
+                           uint64_t stride);
+void dirty_clear_range(struct dirtyset *d, uint64_t start, uint64_t last);
+uint64_t dirty_extract(struct dirtyset *d, uint64_t iova, uint64_t last, uint64_t pgsize,
+                       uint64_t *bm, bool clear);
+void dirty_free(struct dirtyset *d);
+long device_mark_dirty(int idx, uint64_t iova, uint64_t len, uint64_t stride, const char **err);
 
 /* legacy.c */
 int container_open(struct mfile *f);
@@ -80,6 +93,21 @@ long device_rw(struct devfile *df, void *buf, size_t n, uint64_t off, bool write
 struct devfile *devfile_new_group(struct group *g, struct mdev *m);
 long device_mmap(struct devfile *df, uint64_t off, size_t len, int flags, int *fd, uint64_t *pos);
 uint64_t bar_pages_in(uint64_t uva, uint64_t len);
+long mdev_bar2_rw(struct mdev *m, void *buf, size_t n, uint64_t pos, bool write);
+bool mdev_stopped(const struct mdev *m);
+bool mdev_p2p_quiesced(const struct mdev *m);
+
+/* migration.c: VFIO migration protocol v2 */
+int inject_check_named(int which);      /* core.c: 0 or the errno to fail with */
+enum { INJ_FEAT_MIGRATION = 1, INJ_FEAT_MIG_STATE, INJ_FEAT_MIG_DATA_SIZE, INJ_MIG_READ,
+       INJ_MIG_WRITE, INJ_NAMED_MAX };
+long mig_feature(struct mdev *m, uint32_t flags, void *data, uint32_t datasz);
+void mig_reset(struct mdev *m);
+const char *mig_state_name(uint32_t s);
+long migdata_rw(struct migsess *s, void *buf, size_t n, bool write);
+long migdata_ioctl(struct migsess *s, unsigned long cmd, void *arg);
+void migdata_release(struct migsess *s);
+size_t mdev_describe(struct mdev *m, char *buf, size_t sz);
 
 /* objects listing for reports */
 size_t emit_objects(char *buf, size_t sz);

@@ -16,51 +16,6 @@
 
 static bool aligned(uint64_t v) { return (v & (PG - 1)) == 0; }
 
-/* ------------------------------------------------------------ dirty sets */
-
-void dirty_mark(struct dirtyset *d, uint64_t pg)
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->pg[i] == pg)
-            return;
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 64;
-        uint64_t *p = realloc(d->pg, nc * sizeof(*p));
-        if (!p)
-            return;
-        d->pg = p;
-        d->cap = nc;
-    }
-    d->pg[d->n++] = pg;
-    cnt.dirty_marked++;
-}
-
-bool dirty_test(struct dirtyset *d, uint64_t pg, bool clear)
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->pg[i] == pg) {
-            if (clear)
-                d->pg[i] = d->pg[--d->n];
-            return true;
-        }
-    return false;
-}
-
-static void dirty_clear_range(struct dirtyset *d, uint64_t start, uint64_t last)
-{
-    for (size_t i = 0; i < d->n;)
-        if (d->pg[i] >= start && d->pg[i] <= last)
-            d->pg[i] = d->pg[--d->n];
-        else
-            i++;
-}
-
-void dirty_free(struct dirtyset *d)
-{
-    free(d->pg);
-    memset(d, 0, sizeof(*d));
-}
-
 /* ---------------------------------------------------------------- pinning */
 
 /* The kernel fails to pin a VA range that is not mapped: EFAULT. */
@@ -68,7 +23,7 @@ int pin_check_va(uint64_t uva, uint64_t len)
 {
     uint64_t start = uva & ~(PG - 1);
     uint64_t npg = (uva + len - start + PG - 1) / PG;
-    unsigned char vec[256];
+    static unsigned char vec[16384];    /* 64 MiB per call; under the model lock */
     for (uint64_t done = 0; done < npg;) {
         uint64_t n = npg - done > sizeof(vec) ? sizeof(vec) : npg - done;
         if (mincore((void *)(uintptr_t)(start + done * PG), n * PG, vec) < 0)
@@ -790,7 +745,7 @@ static long do_set_dirty(struct ioctx *c, void *b)
         return r;
     bool en = cmd->flags & IOMMU_HWPT_DIRTY_TRACKING_ENABLE;
     if (en && !h->dirty_on)
-        h->dirty.n = 0;         /* enabling starts from clean PTEs */
+        dirty_free(&h->dirty);  /* enabling starts from clean PTEs */
     h->dirty_on = en;
     return 0;
 }
@@ -816,22 +771,7 @@ static long do_get_dirty(struct ioctx *c, void *b)
     uint64_t *bm = (uint64_t *)(uintptr_t)cmd->data;
     bool clear = !(cmd->flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR);
     cnt.dirty_queries++;
-    for (size_t i = 0; i < h->dirty.n;) {
-        uint64_t pg = h->dirty.pg[i];
-        uint64_t pl = pg + PG - 1;
-        if (pl < cmd->iova || pg > last) {
-            i++;
-            continue;
-        }
-        uint64_t s = pg > cmd->iova ? pg : cmd->iova;
-        uint64_t e = pl < last ? pl : last;
-        for (uint64_t bit = (s - cmd->iova) / ps; bit <= (e - cmd->iova) / ps; bit++)
-            bm[bit / 64] |= 1ULL << (bit % 64);
-        if (clear)
-            h->dirty.pg[i] = h->dirty.pg[--h->dirty.n];
-        else
-            i++;
-    }
+    dirty_extract(&h->dirty, cmd->iova, last, ps, bm, clear);
     return 0;
 }
 
@@ -1091,10 +1031,12 @@ int iommufd_translate(struct devfile *df, uint64_t iova, uint64_t len, bool writ
 void iommufd_mark_dirty(struct devfile *df, uint64_t iova, uint64_t len)
 {
     struct hwpt *h = df->hwpt;
-    if (!h || !h->dirty_on)
+    if (!h || !h->dirty_on || !len)
         return;
-    for (uint64_t p = iova & ~(PG - 1); p < iova + len; p += PG)
-        dirty_mark(&h->dirty, p);
+    if (cfg.drop_dirty)         /* the negative control: the write leaves no dirty bit */
+        cnt.dirty_dropped += (long)(((iova + len - 1) >> 12) - (iova >> 12) + 1);
+    else
+        dirty_mark_range(&h->dirty, iova, len);
 }
 
 /* ------------------------------------------------------------- listing */

@@ -275,9 +275,7 @@ static long dirty_fill(struct container *c, uint64_t base, uint64_t size, uint64
         return -EINVAL;
     if (!data)
         return -EINVAL;
-    for (uint64_t i = 0; i < npg; i++)
-        if (dirty_test(&c->dirty, base + i * PG, true))
-            data[i / 64] |= 1ULL << (i % 64);
+    dirty_extract(&c->dirty, base, base + size - 1, PG, data, true);
     return 0;
 }
 
@@ -340,8 +338,7 @@ static long type1_unmap(struct container *c, void *arg)
         if (d->iova >= start && d->iova + d->size - 1 <= last) {
             *pp = d->next;
             unmapped += d->size;
-            for (uint64_t p = d->iova; p < d->iova + d->size; p += PG)
-                dirty_test(&c->dirty, p, true);
+            dirty_clear_range(&c->dirty, d->iova, d->iova + d->size - 1);
             dma_free(c, d);
         } else {
             pp = &d->next;
@@ -365,13 +362,13 @@ static long type1_dirty(struct container *c, void *arg)
         return -EINVAL;
     if (u->flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_START) {
         if (!c->dirty_on)
-            c->dirty.n = 0;
+            dirty_free(&c->dirty);
         c->dirty_on = true;
         return 0;
     }
     if (u->flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
         c->dirty_on = false;
-        c->dirty.n = 0;
+        dirty_free(&c->dirty);
         return 0;
     }
     if (u->argsz < minsz + sizeof(struct vfio_iommu_type1_dirty_bitmap_get))

@@ -18,12 +18,13 @@
 #define MAX_RANGES 64
 #define MAX_DEV_RESV 16
 
-enum fkind { FK_IOMMU = 1, FK_CONTAINER, FK_GROUP, FK_CDEV, FK_DEVICE, FK_NKINDS };
+enum fkind { FK_IOMMU = 1, FK_CONTAINER, FK_GROUP, FK_CDEV, FK_DEVICE, FK_MIGDATA, FK_NKINDS };
 
 struct ioctx;
 struct container;
 struct group;
 struct mdev;
+struct migsess;
 
 /* A model "open file description": one per memfd inode. */
 struct mfile {
@@ -37,6 +38,7 @@ struct mfile {
         struct container *ctr;
         struct group *grp;
         struct devfile *df;
+        struct migsess *ms;       /* FK_MIGDATA: a migration data transfer session */
     };
     struct mfile *next;
 };
@@ -78,7 +80,13 @@ struct ioas {
     uint64_t huge_pages;
 };
 
-struct dirtyset { uint64_t *pg; size_t n, cap; };
+/* Dirty pages of an IOVA space (a domain's dirty bits, a type1 dirty log):
+ * one bitmap per 128 MiB of IOVA that has ever been marked, kept sorted by
+ * IOVA (dirty.c). */
+#define DCHUNK_PAGE_BITS 15                         /* 32768 pages per chunk */
+#define DCHUNK_WORDS ((1u << DCHUNK_PAGE_BITS) / 64)
+struct dchunk { uint64_t idx; uint64_t ndirty; uint64_t w[DCHUNK_WORDS]; };
+struct dirtyset { struct dchunk **c; size_t n, cap, hint; };
 
 struct hwpt {
     struct obj o;
@@ -158,6 +166,9 @@ struct mdev {
     /* ownership */
     struct devfile *owner;  /* the devfile through which it is used */
     int group_opens;
+    /* migration (VFIO_MODEL_MIGRATION) */
+    uint32_t mig_state;     /* enum vfio_device_mig_state */
+    struct migsess *mig;    /* the data transfer session of a saving/resuming state */
 };
 
 struct devfile {
@@ -194,6 +205,8 @@ struct config {
     bool iommufd_p2p;          /* IOMMU_IOAS_MAP accepts a BAR mmap (not Linux 6.12) */
     int nresv;                 /* VFIO_MODEL_DEVICE_RESV: per-device reserved IOVA ranges */
     struct { int dev; struct range r; } resv[MAX_DEV_RESV];
+    uint64_t mig_flags;        /* VFIO_MODEL_MIGRATION: VFIO_MIGRATION_* (0: no migration) */
+    bool drop_dirty;           /* VFIO_MODEL_DROP_DIRTY: device writes mark nothing dirty */
 };
 
 extern struct config cfg;

@@ -28,8 +28,9 @@ size_t emit_objects(char *buf, size_t sz)
         struct mdev *m = &devs[d];
         if (m->owner || m->group_opens)
             o += (size_t)snprintf(buf + o, sz - o,
-                                  "object device=%s vfio%d mode=%s irq_type=%d\n", m->bdf, m->idx,
-                                  m->owner && m->owner->cdev ? "cdev" : "group", m->irq_type);
+                                  "object device=%s vfio%d mode=%s irq_type=%d mig=%s session=%d\n",
+                                  m->bdf, m->idx, m->owner && m->owner->cdev ? "cdev" : "group",
+                                  m->irq_type, mig_state_name(m->mig_state), m->mig != NULL);
     }
     return o > sz ? sz : o;
 }
@@ -42,6 +43,7 @@ static const struct { const char *n; long *v; } resid[] = {
     { "containers", &cnt.containers }, { "groups_open", &cnt.groups_open },
     { "groups_in_container", &cnt.groups_attached }, { "type1_mappings", &cnt.dmas },
     { "spapr_windows", &cnt.spapr_windows }, { "irq_eventfds", &cnt.irq_fds },
+    { "mig_sessions", &cnt.mig_sessions }, { "dirty_bitmap_bytes", &cnt.dirty_bitmap_bytes },
 };
 
 long residual_objects(void)

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
@@ -47,7 +48,9 @@ static void run(const char *name, int (*fn)(void))
 {
     why[0] = 0;
     int r = fn();
-    if (r == 0)
+    if (r == 0 && why[0])
+        printf("PASS: %s/%s (%s)\n", prefix, name, why);
+    else if (r == 0)
         printf("PASS: %s/%s\n", prefix, name);
     else {
         printf("FAIL: %s/%s: %s\n", prefix, name, why);
@@ -64,6 +67,7 @@ static int quiescent(void)
         "iommufd_ctx", "ioas", "hwpt", "devices_bound", "devices_attached",
         "devices_open_group", "ioas_mappings", "pinned_pages", "type1_pinned_pages",
         "containers", "groups_open", "groups_in_container", "type1_mappings", "irq_eventfds",
+        "fds_migdata", "mig_sessions", "dirty_bitmap_bytes",
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         long long v = C(keys[i]);
@@ -1633,6 +1637,1049 @@ static int t_resv_type1(void)
 }
 
 
+/* ------------------------------------------------------ migration (v2) */
+
+/* The "mig*" runs set VFIO_MODEL_MIGRATION; the flags the device must
+ * report, from the same variable (stop_copy implied by the others). */
+static uint64_t mig_flags_expected(void)
+{
+    const char *v = getenv("VFIO_MODEL_MIGRATION");
+    uint64_t f = 0;
+    if (!v)
+        return 0;
+    if (strstr(v, "stop_copy"))
+        f |= VFIO_MIGRATION_STOP_COPY;
+    if (strstr(v, "p2p"))
+        f |= VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
+    if (strstr(v, "pre_copy"))
+        f |= VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_PRE_COPY;
+    return f;
+}
+
+#define MS(x) VFIO_DEVICE_STATE_##x
+#define F_GET VFIO_DEVICE_FEATURE_GET
+#define F_SET VFIO_DEVICE_FEATURE_SET
+#define F_PROBE VFIO_DEVICE_FEATURE_PROBE
+#define F_STATE VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
+/* the stream of a device with BAR2: header 40, registers 64, 17 pages of
+ * 4 KiB each with an 8-byte index (see model/README.md) */
+#define FULL_LEN (40 + 64 + 17 * (8 + 4096))
+#define PRECOPY_LEN(n) (40 + (n) * (8 + 4096))
+
+static const char *const sname[] = { "ERROR", "STOP", "RUNNING", "STOP_COPY", "RESUMING",
+                                     "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P" };
+
+/* VFIO_DEVICE_FEATURE with @len bytes of data (in and out); argsz from
+ * @argsz when non-zero */
+static int feature(int dev, uint32_t flags, void *data, size_t len, uint32_t argsz)
+{
+    struct { struct vfio_device_feature f; uint64_t d[8]; } b;
+    memset(&b, 0, sizeof(b));
+    b.f.argsz = argsz ? argsz : (uint32_t)(sizeof(b.f) + len);
+    b.f.flags = flags;
+    if (len)
+        memcpy(b.d, data, len);
+    int r = ioctl(dev, VFIO_DEVICE_FEATURE, &b), e = errno;
+    if (len)
+        memcpy(data, b.d, len);
+    errno = e;
+    return r;
+}
+
+/* the device state, -1 on error, -2 if data_fd was not -1 */
+static int mig_get(int dev)
+{
+    struct vfio_device_feature_mig_state st = { .device_state = 77, .data_fd = -5 };
+    if (feature(dev, F_GET | F_STATE, &st, sizeof(st), 0))
+        return -1;
+    return st.data_fd == -1 ? (int)st.device_state : -2;
+}
+
+static int mig_set(int dev, uint32_t state, int *fd)
+{
+    struct vfio_device_feature_mig_state st = { .device_state = state, .data_fd = -5 };
+    int r = feature(dev, F_SET | F_STATE, &st, sizeof(st), 0), e = errno;
+    if (fd)
+        *fd = st.data_fd;
+    errno = e;
+    return r;
+}
+
+static int mig_supported(uint32_t s)
+{
+    uint64_t f = mig_flags_expected();
+    switch (s) {
+    case MS(RUNNING): return 1;
+    case MS(STOP): case MS(STOP_COPY): case MS(RESUMING): return !!(f & VFIO_MIGRATION_STOP_COPY);
+    case MS(RUNNING_P2P): return !!(f & VFIO_MIGRATION_P2P);
+    case MS(PRE_COPY): return !!(f & VFIO_MIGRATION_PRE_COPY);
+    case MS(PRE_COPY_P2P): return (f & VFIO_MIGRATION_P2P) && (f & VFIO_MIGRATION_PRE_COPY);
+    }
+    return 0;
+}
+
+static int mig_saving(uint32_t s)
+{
+    return s == MS(STOP_COPY) || s == MS(PRE_COPY) || s == MS(PRE_COPY_P2P);
+}
+
+/* read a data fd in pieces of @chunk until EOF or an error; the bytes read
+ * (-1 if @cap is too small); *end: 0 for EOF, else the errno */
+static ssize_t mig_read_all(int fd, uint8_t *buf, size_t cap, size_t chunk, int *end)
+{
+    size_t n = 0;
+    for (;;) {
+        size_t want = chunk < cap - n ? chunk : cap - n;
+        if (!want)
+            return -1;
+        ssize_t r = read(fd, buf + n, want);
+        if (r <= 0) {
+            *end = r ? errno : 0;
+            return (ssize_t)n;
+        }
+        n += (size_t)r;
+    }
+}
+
+static int mig_write_all(int fd, const uint8_t *buf, size_t len, size_t chunk)
+{
+    for (size_t o = 0; o < len;) {
+        size_t k = len - o < chunk ? len - o : chunk;
+        ssize_t w = write(fd, buf + o, k);
+        if (w <= 0)
+            return -1;
+        o += (size_t)w;
+    }
+    return 0;
+}
+
+/* the whole STOP_COPY stream of @dev (left in STOP afterwards) */
+static int save_image(int dev, uint8_t *img, size_t cap, size_t *len)
+{
+    int fd, end = -1;
+    CHECK(mig_set(dev, MS(STOP_COPY), &fd) == 0 && fd >= 0, "to STOP_COPY");
+    ssize_t n = mig_read_all(fd, img, cap, 8192, &end);
+    close(fd);
+    CHECK(n == FULL_LEN && end == 0, "image %zd bytes, end %d", n, end);
+    CHECK(mig_set(dev, MS(STOP), NULL) == 0, "to STOP");
+    *len = (size_t)n;
+    return 0;
+}
+
+/* load @img into @dev (from RUNNING or STOP) and go to @final */
+static int load_image(int dev, const uint8_t *img, size_t len, size_t chunk, uint32_t final)
+{
+    int fd;
+    CHECK(mig_set(dev, MS(RESUMING), &fd) == 0 && fd >= 0, "to RESUMING");
+    int w = mig_write_all(fd, img, len, chunk);
+    close(fd);          /* as QEMU does, before RESUMING is left */
+    CHECK(w == 0, "write the image");
+    CHECK(mig_set(dev, final, NULL) == 0, "leave RESUMING: load refused");
+    return 0;
+}
+
+/* the device-state line of vfio<i> without its name and migration state */
+static int dev_state(int i, char *out, size_t sz)
+{
+    char line[512];
+    CHECK(vfio_model_device_state(ctl, i, line, sizeof(line)) > 0, "device-state %d", i);
+    char *sp = strchr(line, ' '), *mig = strstr(line, " mig=");
+    CHECK(sp && mig && mig > sp, "device-state line: %.300s", line);
+    *mig = 0;
+    snprintf(out, sz, "%.400s", sp + 1);
+    return 0;
+}
+
+static int mig_state_is(int i, const char *name)
+{
+    char k[64], want[96], out[128];
+    snprintf(k, sizeof(k), "get mig_state_vfio%d", i);
+    snprintf(want, sizeof(want), "mig_state_vfio%d=%s\n", i, name);
+    return vfio_model_cmd(ctl, k, out, sizeof(out)) > 0 && !strcmp(out, want);
+}
+
+/* migration off (the default): the features are not there */
+static int t_mig_off(void)
+{
+    int fd, dev;
+    uint32_t devid;
+    CHECK(open_bound(0, &fd, &dev, &devid) == 0, "bind");
+    struct vfio_device_feature_migration mf = { 0 };
+    struct vfio_device_feature_mig_state st = { 0 };
+    CHECK(IOERR(feature(dev, F_GET | VFIO_DEVICE_FEATURE_MIGRATION, &mf, sizeof(mf), 0), ENOTTY),
+          "GET MIGRATION");
+    CHECK(IOERR(feature(dev, F_PROBE | VFIO_DEVICE_FEATURE_MIGRATION, NULL, 0, 0), ENOTTY),
+          "PROBE MIGRATION");
+    CHECK(IOERR(feature(dev, F_GET | F_STATE, &st, sizeof(st), 0), ENOTTY), "GET state");
+    CHECK(IOERR(feature(dev, F_SET | F_STATE, &st, sizeof(st), 0), ENOTTY), "SET state");
+    CHECK(IOERR(feature(dev, F_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &mf, 8, 0), ENOTTY),
+          "GET data size");
+    CHECK(mig_state_is(0, "RUNNING") && C("migration_flags") == 0, "counters");
+    close(dev);
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+static int t_mig_feature(void)
+{
+    int fd, dev;
+    uint32_t devid;
+    uint64_t want = mig_flags_expected();
+    CHECK(want, "VFIO_MODEL_MIGRATION unset");
+    CHECK(open_bound(0, &fd, &dev, &devid) == 0, "bind");
+    const uint32_t MIG = VFIO_DEVICE_FEATURE_MIGRATION;
+    struct vfio_device_feature_migration mf = { 0 };
+    CHECK(feature(dev, F_GET | MIG, &mf, sizeof(mf), 0) == 0 && mf.flags == want,
+          "flags 0x%llx", (unsigned long long)mf.flags);
+    CHECK(C("migration_flags") == (long long)want, "counter");
+    CHECK(feature(dev, F_PROBE | MIG, NULL, 0, 0) == 0, "probe");
+    CHECK(feature(dev, F_PROBE | F_GET | MIG, NULL, 0, 0) == 0, "probe GET");
+    CHECK(IOERR(feature(dev, F_PROBE | F_SET | MIG, NULL, 0, 0), EINVAL), "probe SET");
+    CHECK(IOERR(feature(dev, F_SET | MIG, &mf, sizeof(mf), 0), EINVAL), "SET refused");
+    CHECK(IOERR(feature(dev, MIG, &mf, sizeof(mf), 0), EINVAL), "neither GET nor SET");
+    CHECK(IOERR(feature(dev, F_GET | F_SET | MIG, &mf, sizeof(mf), 0), EINVAL), "GET|SET");
+    CHECK(IOERR(feature(dev, F_GET | MIG | (1u << 19), &mf, sizeof(mf), 0), EINVAL),
+          "unknown flag");
+    CHECK(IOERR(feature(dev, F_GET | MIG, &mf, sizeof(mf),
+                        sizeof(struct vfio_device_feature) + 4), EINVAL), "no room for flags");
+    CHECK(IOERR(feature(dev, F_GET | MIG, NULL, 0, 4), EINVAL), "argsz below the header");
+    /* the state */
+    struct vfio_device_feature_mig_state st = { 0 };
+    CHECK(mig_get(dev) == MS(RUNNING) && mig_state_is(0, "RUNNING"), "RUNNING at open");
+    CHECK(feature(dev, F_PROBE | F_GET | F_SET | F_STATE, NULL, 0, 0) == 0, "probe state");
+    CHECK(IOERR(feature(dev, F_GET | F_STATE, &st, sizeof(st),
+                        sizeof(struct vfio_device_feature) + 4), EINVAL), "short state");
+    CHECK(IOERR(feature(dev, F_SET | F_STATE, &st, sizeof(st),
+                        sizeof(struct vfio_device_feature) + 4), EINVAL), "short SET");
+    int dfd = 7;
+    CHECK(IOERR(mig_set(dev, MS(ERROR), &dfd), EINVAL) && dfd == -1, "SET ERROR");
+    CHECK(IOERR(mig_set(dev, MS(NR), NULL), EINVAL) && IOERR(mig_set(dev, 1000, NULL), EINVAL),
+          "SET beyond the states");
+    for (uint32_t s = 0; s < MS(NR); s++)
+        if (!mig_supported(s))
+            CHECK(IOERR(mig_set(dev, s, NULL), EINVAL) && mig_get(dev) == MS(RUNNING),
+                  "unsupported %s", sname[s]);
+    CHECK(mig_set(dev, MS(RUNNING), &dfd) == 0 && dfd == -1, "RUNNING -> RUNNING");
+    /* the size of a STOP_COPY stream */
+    struct vfio_device_feature_mig_data_size ds = { 0 };
+    CHECK(feature(dev, F_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &ds, sizeof(ds), 0) == 0 &&
+              ds.stop_copy_length == FULL_LEN, "data size %llu",
+          (unsigned long long)ds.stop_copy_length);
+    CHECK(IOERR(feature(dev, F_SET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &ds, sizeof(ds), 0),
+                EINVAL), "data size SET");
+    /* the others stay as they were */
+    struct vfio_device_feature_bus_master bm = { .op = VFIO_DEVICE_FEATURE_SET_MASTER };
+    CHECK(feature(dev, F_SET | VFIO_DEVICE_FEATURE_BUS_MASTER, &bm, sizeof(bm), 0) == 0,
+          "bus master");
+    CHECK(IOERR(feature(dev, F_PROBE | VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0, 0),
+                ENOTTY), "no DMA logging");
+    /* unbound cdev: no access */
+    int d1 = open("/dev/vfio/devices/vfio1", O_RDWR);
+    CHECK(d1 >= 0 && IOERR(feature(d1, F_GET | MIG, &mf, sizeof(mf), 0), EINVAL), "unbound");
+    close(d1);
+    close(dev);
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+/* The expected outcome of SET from -> to, from the header: optional
+ * states must be supported, ERROR is never a target and only a reset
+ * leaves it, STOP_COPY cannot go back to PRE_COPY; anything else is a
+ * (combination) transition. A new fd iff a session starts. */
+static int fsm_ok(uint32_t from, uint32_t to)
+{
+    if (to >= MS(NR) || to == MS(ERROR) || !mig_supported(to) || from == MS(ERROR))
+        return 0;
+    return !(from == MS(STOP_COPY) && (to == MS(PRE_COPY) || to == MS(PRE_COPY_P2P)));
+}
+
+static int fsm_new_fd(uint32_t from, uint32_t to)
+{
+    if (from == to)
+        return 0;
+    return to == MS(RESUMING) || (mig_saving(to) && !mig_saving(from));
+}
+
+static uint8_t img0[128 << 10], img1[256 << 10];
+
+/* bring a RUNNING device to @s: *fd the data fd of that state, or -1 */
+static int goto_state(int dev, uint32_t s, const uint8_t *img, size_t ilen, int *fd)
+{
+    *fd = -1;
+    if (s == MS(RUNNING))
+        return 0;
+    if (s == MS(ERROR)) {
+        int rfd;
+        CHECK(mig_set(dev, MS(RESUMING), &rfd) == 0 && write(rfd, "junk", 4) == 4, "resume junk");
+        CHECK(IOERR(mig_set(dev, MS(STOP), NULL), EINVAL), "junk loaded");
+        close(rfd);
+    } else {
+        CHECK(mig_set(dev, s, fd) == 0, "RUNNING -> %s", sname[s]);
+        if (s == MS(RESUMING))
+            CHECK(*fd >= 0 && mig_write_all(*fd, img, ilen, 5000) == 0, "write image");
+    }
+    CHECK(mig_get(dev) == (int)s, "in %s", sname[s]);
+    return 0;
+}
+
+static int t_mig_fsm(void)
+{
+    int fd, dev;
+    uint32_t devid;
+    size_t ilen;
+    CHECK(open_bound(0, &fd, &dev, &devid) == 0, "bind");
+    if (save_image(dev, img0, sizeof(img0), &ilen))
+        return -1;
+    int pairs = 0;
+    for (uint32_t from = 0; from < MS(NR); from++) {
+        if (from != MS(ERROR) && !mig_supported(from))
+            continue;
+        for (uint32_t to = 0; to <= MS(NR); to++) {
+            int ffd, tfd = -5;
+            CHECK(ioctl(dev, VFIO_DEVICE_RESET) == 0 && mig_get(dev) == MS(RUNNING), "reset");
+            if (goto_state(dev, from, img0, ilen, &ffd))
+                return -1;
+            long long sets = C("mig_state_sets"), loads = C("mig_loads"),
+                      fds = C("fds_migdata");
+            int r = mig_set(dev, to, &tfd), e = errno;
+            const char *f = sname[from], *t = to < MS(NR) ? sname[to] : "NR";
+            if (fsm_ok(from, to)) {
+                CHECK(r == 0, "%s -> %s refused: %s", f, t, strerror(e));
+                CHECK(mig_get(dev) == (int)to, "%s -> %s: in %d", f, t, mig_get(dev));
+                CHECK(mig_state_is(0, t), "%s -> %s: counter", f, t);
+                if (fsm_new_fd(from, to))
+                    CHECK(tfd >= 0 && C("fds_migdata") == fds + 1, "%s -> %s: no new fd", f, t);
+                else
+                    CHECK(tfd == -1 && C("fds_migdata") == fds, "%s -> %s: fd %d", f, t, tfd);
+                CHECK(C("mig_state_sets") == sets + 1, "sets");
+                CHECK(C("mig_loads") == loads + (from == MS(RESUMING) && to != MS(RESUMING)),
+                      "%s -> %s: loads", f, t);
+            } else {
+                CHECK(r == -1 && e == EINVAL && tfd == -1, "%s -> %s: r %d %s fd %d", f, t, r,
+                      strerror(e), tfd);
+                CHECK(mig_get(dev) == (int)from && C("mig_state_sets") == sets &&
+                          C("fds_migdata") == fds, "%s -> %s refused but changed", f, t);
+            }
+            if (tfd >= 0)
+                close(tfd);
+            if (ffd >= 0)
+                close(ffd);
+            pairs++;
+        }
+    }
+    CHECK(ioctl(dev, VFIO_DEVICE_RESET) == 0 && C("mig_sessions") == 0, "sessions left");
+    snprintf(why, sizeof(why), "%d transitions", pairs);
+    close(dev);
+    close(fd);
+    QUIET();
+    return 0;
+}
+
+/* Device state that a restore must carry: registers, DMA buffer, BAR2 */
+static int make_state(struct env *e, unsigned seed)
+{
+    for (int i = 0; i < 4096; i++)
+        e->buf[i] = (char)(i * seed + (i >> 8));
+    CHECK(edu_dma(e->dev, 0x100000, 0, 4095, 0, 0) == 0, "dma into the buffer");
+    CHECK(wr32(e->dev, 0x04, 0x1000 + seed) == 0 && wr32(e->dev, 0x20, 0x80) == 0 &&
+              wr32(e->dev, 0x08, 5 + seed % 4) == 0 && wr64(e->dev, 0x80, 0x40010 + seed) == 0,
+          "registers");
+    uint8_t b2[BAR2_SIZE];
+    for (unsigned i = 0; i < BAR2_SIZE; i++)
+        b2[i] = (uint8_t)(i / 7 + seed * 13);
+    CHECK(pwrite(e->dev, b2, BAR2_SIZE, BAR2_OFF) == BAR2_SIZE, "BAR2");
+    return 0;
+}
+
+static int t_mig_roundtrip(void)
+{
+    struct env s, d;
+    if (setup_cdev(&s, "/dev/vfio/devices/vfio0", 0) || setup_cdev(&d, "/dev/vfio/devices/vfio1", 0))
+        return -1;
+    if (make_state(&s, 3) || make_state(&d, 11))
+        return -1;
+    char ss[512], ds[512];
+    CHECK(dev_state(0, ss, sizeof(ss)) == 0 && dev_state(1, ds, sizeof(ds)) == 0 &&
+              strcmp(ss, ds), "states differ before");
+    long long saved = C("mig_bytes_saved"), loaded = C("mig_bytes_loaded"), loads = C("mig_loads");
+    /* source: RUNNING -> STOP_COPY (a combination arc), read in pieces */
+    int sfd, end = -1;
+    CHECK(mig_set(s.dev, MS(STOP_COPY), &sfd) == 0 && sfd >= 0, "STOP_COPY");
+    CHECK(C("fds_migdata") == 1 && mig_state_is(0, "STOP_COPY"), "fd counted");
+    ssize_t n = mig_read_all(sfd, img0, sizeof(img0), 1000, &end);
+    CHECK(n == FULL_LEN && end == 0, "stream %zd end %d", n, end);
+    CHECK(!memcmp(img0, "VMIG", 4), "magic");
+    char c;
+    CHECK(read(sfd, &c, 1) == 0 && read(sfd, &c, 1) == 0, "EOF for ever");
+    CHECK(C("mig_bytes_saved") == saved + FULL_LEN, "bytes saved");
+    CHECK(mig_set(s.dev, MS(STOP), NULL) == 0, "STOP_COPY -> STOP");
+    CHECK(IOERR(read(sfd, &c, 1), ENODEV), "session over");
+    close(sfd);
+    /* destination: RUNNING -> RESUMING, odd pieces, RESUMING -> RUNNING */
+    if (load_image(d.dev, img0, (size_t)n, 777, MS(RUNNING)))
+        return -1;
+    CHECK(C("mig_loads") == loads + 1 && C("mig_bytes_loaded") == loaded + FULL_LEN, "counted");
+    CHECK(mig_get(d.dev) == MS(RUNNING) && mig_state_is(1, "RUNNING"), "running");
+    CHECK(dev_state(0, ss, sizeof(ss)) == 0 && dev_state(1, ds, sizeof(ds)) == 0 &&
+              !strcmp(ss, ds), "states differ after:\n  %.200s\n  %.200s", ss, ds);
+    /* the registers, the buffer and BAR2 as the source had them */
+    CHECK(rd32(d.dev, 0x04) == ~(0x1000u + 3) && rd32(d.dev, 0x08) == 40320 &&
+              rd32(d.dev, 0x20) == 0x80 && rd32(d.dev, 0x24) == 1 && rd32(d.dev, 0x80) == 0x40013,
+          "registers");
+    uint8_t b0[BAR2_SIZE], b1[BAR2_SIZE];
+    CHECK(mig_set(s.dev, MS(RUNNING), NULL) == 0, "source runs again");
+    CHECK(pread(s.dev, b0, BAR2_SIZE, BAR2_OFF) == BAR2_SIZE &&
+              pread(d.dev, b1, BAR2_SIZE, BAR2_OFF) == BAR2_SIZE && !memcmp(b0, b1, BAR2_SIZE),
+          "BAR2");
+    memset(d.buf + 4096, 0, 4096);
+    CHECK(edu_dma(d.dev, 0x101000, 0, 4095, 1, 0) == 0 && !memcmp(d.buf + 4096, s.buf, 4095),
+          "the DMA buffer");
+    teardown(&s);
+    teardown(&d);
+    QUIET();
+    return 0;
+}
+
+static int precopy_info(int fd, uint64_t *init, uint64_t *dirty)
+{
+    struct vfio_precopy_info pi = { .argsz = sizeof(pi) };
+    int r = ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &pi);
+    *init = pi.initial_bytes;
+    *dirty = pi.dirty_bytes;
+    return r;
+}
+
+static int t_mig_precopy(void)
+{
+    struct env s, d;
+    if (setup_cdev(&s, "/dev/vfio/devices/vfio0", 0) || setup_cdev(&d, "/dev/vfio/devices/vfio1", 0))
+        return -1;
+    if (make_state(&s, 5))
+        return -1;
+    int p2p = mig_supported(MS(PRE_COPY_P2P));
+    int fd, x = -1;
+    uint64_t init, dirty;
+    size_t n = 0;
+    char c;
+    CHECK(mig_set(s.dev, MS(PRE_COPY), &fd) == 0 && fd >= 0, "RUNNING -> PRE_COPY");
+    CHECK(precopy_info(fd, &init, &dirty) == 0 && init == PRECOPY_LEN(17) && dirty == 0,
+          "initial %llu dirty %llu", (unsigned long long)init, (unsigned long long)dirty);
+    CHECK(read(fd, img1, 1000) == 1000, "read");
+    n = 1000;
+    CHECK(precopy_info(fd, &init, &dirty) == 0 && init == PRECOPY_LEN(17) - 1000 && dirty == 0,
+          "initial decreases: %llu", (unsigned long long)init);
+    /* the device runs: its state changes */
+    CHECK(pwrite(s.dev, "changed", 7, BAR2_OFF + 3 * 4096 + 5) == 7, "BAR2 write");
+    CHECK(precopy_info(fd, &init, &dirty) == 0 && dirty == PRECOPY_LEN(1), "dirty 1 page: %llu",
+          (unsigned long long)dirty);
+    memset(s.buf, 0x77, 64);
+    CHECK(edu_dma(s.dev, 0x100000, 0, 64, 0, 0) == 0, "DMA into the buffer");
+    CHECK(precopy_info(fd, &init, &dirty) == 0 && dirty == PRECOPY_LEN(2), "dirty 2 pages: %llu",
+          (unsigned long long)dirty);
+    /* read to the temporary end: the initial data, then the changes */
+    ssize_t r = mig_read_all(fd, img1 + n, sizeof(img1) - n, 4096, &x);
+    CHECK(r == (ssize_t)(PRECOPY_LEN(17) - 1000 + PRECOPY_LEN(2)) && x == ENOMSG, "read %zd end %d",
+          r, x);
+    n += (size_t)r;
+    CHECK(precopy_info(fd, &init, &dirty) == 0 && init == 0 && dirty == 0, "all read");
+    CHECK(IOERR(read(fd, &c, 1), ENOMSG), "temporary end again");
+    struct vfio_precopy_info pi = { .argsz = 16 };
+    CHECK(IOERR(ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &pi), EINVAL), "argsz");
+    CHECK(IOERR(ioctl(fd, VFIO_DEVICE_GET_INFO, &pi), ENOTTY), "other ioctl on the data fd");
+    if (p2p) {
+        int f2 = 5;
+        CHECK(mig_set(s.dev, MS(PRE_COPY_P2P), &f2) == 0 && f2 == -1, "PRE_COPY -> PRE_COPY_P2P");
+        CHECK(precopy_info(fd, &init, &dirty) == 0, "info in PRE_COPY_P2P");
+        long long ops = C("dma_ops");
+        CHECK(edu_dma(s.dev, 0x100000, 0, 64, 0, 0) == 0 && C("dma_ops") == ops + 1,
+              "DMA to RAM in PRE_COPY_P2P");
+    }
+    /* one more change, then STOP_COPY continues the same session */
+    CHECK(wr32(s.dev, 0x04, 0xabc) == 0 && pwrite(s.dev, "x", 1, BAR2_OFF + 9 * 4096) == 1, "change");
+    int f3 = 5;
+    CHECK(mig_set(s.dev, MS(STOP_COPY), &f3) == 0 && f3 == -1, "PRE_COPY -> STOP_COPY: same fd");
+    CHECK(IOERR(precopy_info(fd, &init, &dirty), EINVAL), "no info in STOP_COPY");
+    r = mig_read_all(fd, img1 + n, sizeof(img1) - n, 65536, &x);
+    CHECK(r == FULL_LEN && x == 0, "the full image, then EOF: %zd %d", r, x);
+    n += (size_t)r;
+    CHECK(read(fd, &c, 1) == 0, "EOF");
+    close(fd);
+    CHECK(C("fds_migdata") == 0 && C("mig_sessions") == 1, "the device keeps its session");
+    CHECK(mig_set(s.dev, MS(STOP), NULL) == 0 && C("mig_sessions") == 0, "ended");
+    /* the destination takes the whole stream */
+    if (load_image(d.dev, img1, n, 3000, MS(STOP)))
+        return -1;
+    char ss[512], ds[512];
+    CHECK(dev_state(0, ss, sizeof(ss)) == 0 && dev_state(1, ds, sizeof(ds)) == 0 &&
+              !strcmp(ss, ds), "states differ:\n  %.200s\n  %.200s", ss, ds);
+    /* pre-copy data alone is no image */
+    CHECK(ioctl(d.dev, VFIO_DEVICE_RESET) == 0, "reset");
+    CHECK(mig_set(d.dev, MS(RESUMING), &fd) == 0 && mig_write_all(fd, img1, PRECOPY_LEN(17), 9999) == 0,
+          "pre-copy only");
+    CHECK(IOERR(mig_set(d.dev, MS(STOP), NULL), EINVAL) && mig_get(d.dev) == MS(ERROR),
+          "no full image: refused");
+    close(fd);
+    /* leaving PRE_COPY for RUNNING ends the session */
+    CHECK(ioctl(s.dev, VFIO_DEVICE_RESET) == 0 && mig_set(s.dev, MS(PRE_COPY), &fd) == 0, "again");
+    CHECK(mig_set(s.dev, MS(RUNNING), NULL) == 0, "PRE_COPY -> RUNNING");
+    CHECK(IOERR(read(fd, &c, 1), ENODEV) && IOERR(precopy_info(fd, &init, &dirty), EINVAL),
+          "session over");
+    close(fd);
+    teardown(&s);
+    teardown(&d);
+    QUIET();
+    return 0;
+}
+
+/* a refused stream leaves the device in ERROR until VFIO_DEVICE_RESET */
+static int t_mig_corrupt(void)
+{
+    struct env s, d;
+    if (setup_cdev(&s, "/dev/vfio/devices/vfio0", 0) || setup_cdev(&d, "/dev/vfio/devices/vfio1", 0))
+        return -1;
+    if (make_state(&s, 7) || make_state(&d, 9))
+        return -1;
+    size_t ilen;
+    if (save_image(s.dev, img0, sizeof(img0), &ilen))
+        return -1;
+    char before[512], after[512];
+    CHECK(dev_state(1, before, sizeof(before)) == 0, "state");
+    static const char *const what[] = { "flipped byte", "truncated", "trailing byte", "empty",
+                                        "bad magic", "bad version", "header only" };
+    for (int k = 0; k < 7; k++) {
+        memcpy(img1, img0, ilen);
+        size_t len = ilen;
+        switch (k) {
+        case 0: img1[ilen / 2] ^= 0x10; break;
+        case 1: len--; break;
+        case 2: img1[len++] = 0; break;
+        case 3: len = 0; break;
+        case 4: img1[0] = 'X'; break;
+        case 5: img1[4] = 2; break;
+        case 6: len = 40; break;
+        }
+        long long errs = C("mig_load_errors"), loads = C("mig_loads");
+        int fd;
+        CHECK(mig_set(d.dev, MS(RESUMING), &fd) == 0 && mig_write_all(fd, img1, len, 4096) == 0,
+              "%s: write", what[k]);
+        /* RESUMING -> RUNNING: the first arc (the load) fails */
+        CHECK(IOERR(mig_set(d.dev, k % 2 ? MS(STOP) : MS(RUNNING), NULL), EINVAL),
+              "%s: accepted", what[k]);
+        CHECK(mig_get(d.dev) == MS(ERROR) && mig_state_is(1, "ERROR"), "%s: not ERROR", what[k]);
+        CHECK(C("mig_load_errors") == errs + 1 && C("mig_loads") == loads, "%s: counters", what[k]);
+        CHECK(IOERR(mig_set(d.dev, MS(RUNNING), NULL), EINVAL) &&
+                  IOERR(mig_set(d.dev, MS(STOP), NULL), EINVAL), "%s: ERROR left", what[k]);
+        CHECK(IOERR(write(fd, "x", 1), ENODEV), "%s: session not over", what[k]);
+        long long stopped = C("dma_while_stopped");
+        CHECK(wr64(d.dev, 0x98, 1) == 0 && C("dma_while_stopped") == stopped + 1,
+              "%s: DMA in ERROR", what[k]);
+        CHECK(dev_state(1, after, sizeof(after)) == 0 && !strcmp(before, after),
+              "%s: device changed", what[k]);
+        close(fd);
+        CHECK(ioctl(d.dev, VFIO_DEVICE_RESET) == 0 && mig_get(d.dev) == MS(RUNNING),
+              "%s: reset", what[k]);
+        CHECK(dev_state(1, before, sizeof(before)) == 0, "state");
+    }
+    /* and a good one still loads after that */
+    if (load_image(d.dev, img0, ilen, ilen, MS(RUNNING)))
+        return -1;
+    CHECK(dev_state(0, before, sizeof(before)) == 0 && dev_state(1, after, sizeof(after)) == 0 &&
+              !strcmp(before, after), "restored");
+    teardown(&s);
+    teardown(&d);
+    QUIET();
+    return 0;
+}
+
+/* a stopped device does no DMA and does not change; config space works */
+static int t_mig_stopped(void)
+{
+    struct env e;
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", 0))
+        return -1;
+    if (make_state(&e, 1))
+        return -1;
+    static const uint32_t stopped[] = { MS(STOP), MS(STOP_COPY), MS(RESUMING) };
+    for (int k = 0; k < 3; k++) {
+        char before[512], after[512];
+        int fd = -1;
+        CHECK(ioctl(e.dev, VFIO_DEVICE_RESET) == 0 && bus_master(e.dev) == 0, "reset");
+        CHECK(wr32(e.dev, 0x04, 0x55) == 0, "liveness");
+        CHECK(mig_set(e.dev, stopped[k], &fd) == 0, "to %s", sname[stopped[k]]);
+        CHECK(dev_state(0, before, sizeof(before)) == 0, "state");
+        long long ops = C("dma_ops"), st = C("dma_while_stopped"), f0 = C("dma_faults");
+        memset(e.buf, 0x3c, 4096);
+        memset(e.buf + 4096, 0, 4096);
+        CHECK(edu_dma(e.dev, 0x100000, 0, 256, 0, 0) == 0 &&
+                  edu_dma(e.dev, 0x101000, 0, 256, 1, 1) == 0, "DMA commands");
+        CHECK(C("dma_while_stopped") == st + 2 && C("dma_ops") == ops && C("dma_faults") == f0,
+              "%s: not executed", sname[stopped[k]]);
+        CHECK(e.buf[4096] == 0, "%s: RAM written", sname[stopped[k]]);
+        CHECK(wr32(e.dev, 0x04, 0x66) == 0 && wr32(e.dev, 0x08, 4) == 0 &&
+                  pwrite(e.dev, "zz", 2, BAR2_OFF) == 2, "other writes");
+        CHECK(dev_state(0, after, sizeof(after)) == 0 && !strcmp(before, after),
+              "%s: device changed", sname[stopped[k]]);
+        CHECK(rd32(e.dev, 0x04) == ~0x55u, "liveness kept");
+        /* config space keeps working (QEMU restores it while RESUMING) */
+        uint8_t line = 0x0b, got = 0;
+        uint16_t cmd = 0;
+        CHECK(pwrite(e.dev, &line, 1, CFG_OFF + 0x3c) == 1 && pread(e.dev, &got, 1, CFG_OFF + 0x3c) == 1 &&
+                  got == 0x0b, "config write");
+        CHECK(pwrite(e.dev, &cmd, 2, CFG_OFF + 4) == 2 && bus_master(e.dev) == 0, "command");
+        if (fd >= 0)
+            close(fd);
+    }
+    /* RUNNING again: DMA works */
+    CHECK(ioctl(e.dev, VFIO_DEVICE_RESET) == 0 && mig_set(e.dev, MS(STOP), NULL) == 0 &&
+              mig_set(e.dev, MS(RUNNING), NULL) == 0 && bus_master(e.dev) == 0, "STOP -> RUNNING");
+    long long ops = C("dma_ops");
+    strcpy(e.buf, "running again");
+    CHECK(edu_dma(e.dev, 0x100000, 0, 14, 0, 0) == 0 && edu_dma(e.dev, 0x102000, 0, 14, 1, 0) == 0 &&
+              C("dma_ops") == ops + 2 && !strcmp(e.buf + 0x2000, "running again"), "DMA");
+    if (mig_supported(MS(RUNNING_P2P))) {
+        CHECK(mig_set(e.dev, MS(RUNNING_P2P), NULL) == 0, "RUNNING_P2P");
+        strcpy(e.buf, "p2p quiesced");
+        CHECK(edu_dma(e.dev, 0x100000, 0, 13, 0, 0) == 0 && edu_dma(e.dev, 0x103000, 0, 13, 1, 0) == 0 &&
+                  C("dma_ops") == ops + 4 && !strcmp(e.buf + 0x3000, "p2p quiesced"),
+              "DMA to RAM in RUNNING_P2P");
+        CHECK(wr32(e.dev, 0x04, 0x99) == 0 && rd32(e.dev, 0x04) == ~0x99u, "registers work");
+    }
+    teardown(&e);
+    QUIET();
+    return 0;
+}
+
+/* RUNNING_P2P: no peer-to-peer DMA (type1 maps the BAR) */
+static int t_mig_p2p(void)
+{
+    struct legacy l;
+    static const int grp = 3;
+    static const char *const bdf = "0000:00:03.0";
+    if (legacy_open(&l, 1, &grp, &bdf))
+        return -1;
+    int c = l.c, dev = l.d[0];
+    uint8_t *b = bar2_mmap(dev, BAR2_SIZE, BAR2_OFF, MAP_SHARED);
+    char *ram = pages(8);
+    CHECK(b != MAP_FAILED && ram, "mmap");
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)ram,
+                                          .iova = 0x100000, .size = 8 * 4096 };
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map RAM");
+    m.vaddr = (uintptr_t)b;
+    m.iova = 0x400000;
+    m.size = BAR2_SIZE;
+    CHECK(ioctl(c, VFIO_IOMMU_MAP_DMA, &m) == 0, "map the BAR");
+    CHECK(bus_master(dev) == 0 && mig_set(dev, MS(RUNNING_P2P), NULL) == 0, "RUNNING_P2P");
+    memset(b + 0x1000, 0, 64);
+    strcpy(ram, "to the BAR");
+    long long ops = C("dma_ops"), st = C("dma_while_stopped"), f0 = C("dma_faults");
+    CHECK(edu_dma(dev, 0x100000, 0, 11, 0, 0) == 0 && C("dma_ops") == ops + 1, "RAM -> device");
+    CHECK(edu_dma(dev, 0x401000, 0, 11, 1, 0) == 0 && C("dma_while_stopped") == st + 1 &&
+              C("dma_ops") == ops + 1 && C("dma_faults") == f0 && b[0x1000] == 0,
+          "device -> BAR refused");
+    CHECK(edu_dma(dev, 0x401000, 0x100, 11, 0, 0) == 0 && C("dma_while_stopped") == st + 2,
+          "BAR -> device refused");
+    CHECK(mig_set(dev, MS(RUNNING), NULL) == 0, "RUNNING");
+    CHECK(edu_dma(dev, 0x401000, 0, 11, 1, 0) == 0 && !strcmp((char *)b + 0x1000, "to the BAR") &&
+              C("dma_while_stopped") == st + 2, "peer-to-peer again");
+    munmap(b, BAR2_SIZE);
+    legacy_close(&l);
+    munmap(ram, 8 * 4096);
+    QUIET();
+    return 0;
+}
+
+/* the data fd: a stream; its session and its fd */
+static int t_mig_datafd(void)
+{
+    struct env s, d;
+    if (setup_cdev(&s, "/dev/vfio/devices/vfio0", 0) || setup_cdev(&d, "/dev/vfio/devices/vfio1", 0))
+        return -1;
+    int fd, rfd;
+    char c, p[64], l[128] = "";
+    size_t ilen;
+    CHECK(mig_set(s.dev, MS(STOP_COPY), &fd) == 0 && fd >= 0, "STOP_COPY");
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+    CHECK(readlink(p, l, sizeof(l) - 1) > 0 && strstr(l, "memfd:vfio-model:migdata:vfio0"),
+          "name %s", l);
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC), "O_CLOEXEC");
+    CHECK(IOERR(pread(fd, &c, 1, 0), ESPIPE) && IOERR(pwrite(fd, &c, 1, 0), ESPIPE), "no position");
+    CHECK(IOERR(write(fd, "x", 1), EBADF), "write to a saving fd");
+    CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED, "no mmap");
+    /* a dup reads the same stream */
+    int fd2 = dup(fd);
+    CHECK(read(fd, img0, 100) == 100 && read(fd2, img0 + 100, 100) == 100 && C("fds_migdata") == 2,
+          "dup");
+    close(fd2);
+    /* the device closes: the session ends, the fd stays until closed */
+    close(s.dev);
+    CHECK(IOERR(read(fd, &c, 1), ENODEV) && C("fds_migdata") == 1 && C("mig_sessions") == 1, "closed");
+    close(fd);
+    CHECK(C("fds_migdata") == 0 && C("mig_sessions") == 0, "released");
+    s.dev = open("/dev/vfio/devices/vfio0", O_RDWR);
+    uint32_t id;
+    CHECK(s.dev >= 0 && dbind(s.dev, s.fd, &id) == 0 && mig_get(s.dev) == MS(RUNNING), "reopen");
+    uint32_t pt = s.hwpt;
+    CHECK(attach(s.dev, &pt) == 0 && bus_master(s.dev) == 0, "attach");
+    /* VFIO_DEVICE_RESET ends it too */
+    CHECK(mig_set(s.dev, MS(STOP_COPY), &fd) == 0 && ioctl(s.dev, VFIO_DEVICE_RESET) == 0, "reset");
+    CHECK(IOERR(read(fd, &c, 1), ENODEV) && mig_get(s.dev) == MS(RUNNING), "reset ends the session");
+    close(fd);
+    /* the resuming fd: write only; closed before RESUMING is left, the
+     * device still loads what it got (QEMU's order) */
+    if (save_image(s.dev, img0, sizeof(img0), &ilen))
+        return -1;
+    CHECK(mig_set(d.dev, MS(RESUMING), &rfd) == 0 && IOERR(read(rfd, &c, 1), EBADF), "read a resuming fd");
+    CHECK(mig_write_all(rfd, img0, ilen, 65536) == 0, "write");
+    close(rfd);
+    CHECK(C("fds_migdata") == 0 && C("mig_sessions") == 1, "the device holds the data");
+    long long loads = C("mig_loads");
+    CHECK(mig_set(d.dev, MS(RUNNING), NULL) == 0 && C("mig_loads") == loads + 1 &&
+              C("mig_sessions") == 0, "loaded after close");
+    teardown(&s);
+    teardown(&d);
+    QUIET();
+    return 0;
+}
+
+/* each fault name fails the call it names and nothing else */
+static int t_mig_faults(void)
+{
+    struct env s, d;
+    if (setup_cdev(&s, "/dev/vfio/devices/vfio0", 0) || setup_cdev(&d, "/dev/vfio/devices/vfio1", 0))
+        return -1;
+    struct vfio_device_feature_migration mf;
+    struct vfio_device_feature_mig_data_size ds;
+    struct vfio_device_feature_bus_master bm = { .op = VFIO_DEVICE_FEATURE_SET_MASTER };
+    const uint32_t MIG = VFIO_DEVICE_FEATURE_MIGRATION;
+    long long inj = C("faults_injected");
+    /* MIGRATION: neither BUS_MASTER nor the state count against it */
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_FEATURE_MIGRATION", 1, "EIO") == 0, "arm");
+    CHECK(feature(s.dev, F_SET | VFIO_DEVICE_FEATURE_BUS_MASTER, &bm, sizeof(bm), 0) == 0 &&
+              mig_get(s.dev) == MS(RUNNING) && C("faults_armed") == 1, "other features");
+    CHECK(IOERR(feature(s.dev, F_GET | MIG, &mf, sizeof(mf), 0), EIO), "injected");
+    CHECK(feature(s.dev, F_GET | MIG, &mf, sizeof(mf), 0) == 0 && C("faults_injected") == inj + 1,
+          "once");
+    /* MIG_DEVICE_STATE: GET and SET; nothing changes */
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE", 2, "EIO") == 0, "arm");
+    CHECK(feature(s.dev, F_SET | VFIO_DEVICE_FEATURE_BUS_MASTER, &bm, sizeof(bm), 0) == 0 &&
+              feature(s.dev, F_GET | MIG, &mf, sizeof(mf), 0) == 0, "other features");
+    CHECK(mig_get(s.dev) == MS(RUNNING), "GET #1");
+    long long sets = C("mig_state_sets");
+    int fd = 99;
+    CHECK(IOERR(mig_set(s.dev, MS(STOP_COPY), &fd), EIO) && fd == -5, "SET #2 injected");
+    CHECK(mig_get(s.dev) == MS(RUNNING) && C("fds_migdata") == 0 && C("mig_sessions") == 0 &&
+              C("mig_state_sets") == sets, "nothing changed");
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE", 1, "EBUSY") == 0, "arm");
+    CHECK(IOERR(mig_get(s.dev), EBUSY), "GET injected");
+    /* MIG_DATA_SIZE */
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_FEATURE_MIG_DATA_SIZE", 1, "ENOMEM") == 0, "arm");
+    CHECK(IOERR(feature(s.dev, F_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &ds, sizeof(ds), 0), ENOMEM),
+          "data size injected");
+    CHECK(feature(s.dev, F_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &ds, sizeof(ds), 0) == 0, "once");
+    /* the ioctl VFIO_DEVICE_FEATURE (number of VFIO_IOMMU_DIRTY_PAGES) */
+    int c = open("/dev/vfio/vfio", O_RDWR), g = open("/dev/vfio/4", O_RDWR);
+    CHECK(c >= 0 && g >= 0 && ioctl(g, VFIO_GROUP_SET_CONTAINER, &c) == 0 &&
+              ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0, "container");
+    CHECK(vfio_model_fail(ctl, "VFIO_DEVICE_FEATURE", 1, "EIO") == 0, "arm");
+    struct vfio_iommu_type1_dirty_bitmap db = { .argsz = sizeof(db),
+                                                .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START };
+    CHECK(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &db) == 0 && C("faults_armed") == 1, "DIRTY_PAGES spared");
+    CHECK(IOERR(mig_get(s.dev), EIO), "the device's FEATURE fails");
+    close(g);
+    close(c);
+    /* read() and write() of a data fd: nothing consumed or stored */
+    CHECK(vfio_model_fail(ctl, "MIG_DATA_READ", 2, "EIO") == 0, "arm");
+    CHECK(mig_set(s.dev, MS(STOP_COPY), &fd) == 0, "STOP_COPY");
+    int end = -1;
+    CHECK(read(fd, img0, 1000) == 1000 && IOERR(read(fd, img0 + 1000, 1000), EIO), "read #2");
+    ssize_t n = mig_read_all(fd, img0 + 1000, sizeof(img0) - 1000, 1000, &end);
+    CHECK(n + 1000 == FULL_LEN && end == 0, "nothing consumed: %zd", n);
+    close(fd);
+    CHECK(vfio_model_fail(ctl, "MIG_DATA_WRITE", 3, "ENOSPC") == 0, "arm");
+    long long loaded = C("mig_bytes_loaded");
+    CHECK(mig_set(d.dev, MS(RESUMING), &fd) == 0, "RESUMING");
+    CHECK(write(fd, img0, 100) == 100 && write(fd, img0 + 100, 100) == 100 &&
+              IOERR(write(fd, img0 + 200, 100), ENOSPC) && C("mig_bytes_loaded") == loaded + 200,
+          "write #3");
+    CHECK(mig_write_all(fd, img0 + 200, FULL_LEN - 200, 3333) == 0, "the rest");
+    CHECK(mig_set(d.dev, MS(RUNNING), NULL) == 0, "nothing stored by the failed write");
+    close(fd);
+    char a[512], b[512];
+    CHECK(dev_state(0, a, sizeof(a)) == 0 && dev_state(1, b, sizeof(b)) == 0 && !strcmp(a, b),
+          "restored");
+    if (mig_supported(MS(PRE_COPY))) {
+        uint64_t init, dirty;
+        CHECK(mig_set(s.dev, MS(RUNNING), NULL) == 0 && mig_set(s.dev, MS(PRE_COPY), &fd) == 0,
+              "PRE_COPY");
+        CHECK(vfio_model_fail(ctl, "VFIO_MIG_GET_PRECOPY_INFO", 1, "EAGAIN") == 0, "arm");
+        CHECK(IOERR(precopy_info(fd, &init, &dirty), EAGAIN), "info injected");
+        CHECK(precopy_info(fd, &init, &dirty) == 0 && init == PRECOPY_LEN(17), "once");
+        close(fd);
+    }
+    CHECK(C("faults_armed") == 0, "all spent");
+    teardown(&s);
+    teardown(&d);
+    QUIET();
+    return 0;
+}
+
+/* ----------------------------------------- dirty: drop knob, mark-dirty */
+
+static int hwpt_dirty_bits(int fd, uint32_t hwpt, uint64_t iova, uint64_t len, uint64_t *bm,
+                           size_t words)
+{
+    memset(bm, 0, words * 8);
+    struct iommu_hwpt_get_dirty_bitmap g = { .size = sizeof(g), .hwpt_id = hwpt, .iova = iova,
+                                             .length = len, .page_size = 4096,
+                                             .data = (uintptr_t)bm };
+    return ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g);
+}
+
+static int type1_dirty_bits(int c, uint64_t iova, uint64_t len, uint64_t *bm, size_t words)
+{
+    memset(bm, 0, words * 8);
+    struct { struct vfio_iommu_type1_dirty_bitmap d; struct vfio_iommu_type1_dirty_bitmap_get g; } gb = {
+        .d = { .argsz = sizeof(gb), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
+        .g = { .iova = iova, .size = len,
+               .bitmap = { .pgsize = 4096, .size = words * 8, .data = (__u64 *)bm } } };
+    return ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &gb);
+}
+
+static long long mark(int dev, uint64_t iova, uint64_t len, uint64_t stride)
+{
+    return vfio_model_mark_dirty(ctl, dev, iova, len, stride);
+}
+
+static int t_drop_dirty(void)
+{
+    struct env e;
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
+        return -1;
+    struct iommu_hwpt_set_dirty_tracking sd = { .size = sizeof(sd), .hwpt_id = e.hwpt,
+                                                .flags = IOMMU_HWPT_DIRTY_TRACKING_ENABLE };
+    CHECK(ioctl(e.fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd) == 0, "enable");
+    uint64_t bm[1];
+    long long drop = C("dirty_pages_dropped");
+    CHECK(vfio_model_set(ctl, "drop_dirty", 1) == 0 && C("drop_dirty") == 1, "drop on");
+    CHECK(edu_dma(e.dev, 0x100000, 0, 64, 0, 0) == 0 && edu_dma(e.dev, 0x102ff0, 0, 64, 1, 0) == 0,
+          "DMA write");
+    CHECK(!memcmp(e.buf + 0x2ff0, e.buf, 64), "the write happened");
+    CHECK(hwpt_dirty_bits(e.fd, e.hwpt, 0x100000, 8 * 4096, bm, 1) == 0 && bm[0] == 0,
+          "dropped: 0x%llx", (unsigned long long)bm[0]);
+    CHECK(C("dirty_pages_dropped") == drop + 2, "two pages dropped: %lld",
+          C("dirty_pages_dropped") - drop);
+    CHECK(mark(0, 0x100000, 8 * 4096, 1) == 0 && C("dirty_pages_dropped") == drop + 10,
+          "mark-dirty dropped too");
+    CHECK(vfio_model_set(ctl, "drop_dirty", 0) == 0, "drop off");
+    CHECK(edu_dma(e.dev, 0x102ff0, 0, 64, 1, 0) == 0 &&
+              hwpt_dirty_bits(e.fd, e.hwpt, 0x100000, 8 * 4096, bm, 1) == 0 && bm[0] == 0x0c,
+          "marked again: 0x%llx", (unsigned long long)bm[0]);
+    teardown(&e);
+    /* type1 dirty logging */
+    struct legacy l;
+    static const int grp = 3;
+    static const char *const bdf = "0000:00:03.0";
+    if (legacy_open(&l, 1, &grp, &bdf))
+        return -1;
+    char *ram = pages(8);
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)ram,
+                                          .iova = 0x100000, .size = 8 * 4096 };
+    struct vfio_iommu_type1_dirty_bitmap d = { .argsz = sizeof(d),
+                                               .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START };
+    CHECK(ioctl(l.c, VFIO_IOMMU_MAP_DMA, &m) == 0 && ioctl(l.c, VFIO_IOMMU_DIRTY_PAGES, &d) == 0,
+          "map, start");
+    CHECK(bus_master(l.d[0]) == 0 && vfio_model_set(ctl, "drop_dirty", 1) == 0, "drop on");
+    drop = C("dirty_pages_dropped");
+    CHECK(edu_dma(l.d[0], 0x105000, 0, 64, 1, 0) == 0 &&
+              type1_dirty_bits(l.c, 0x100000, 8 * 4096, bm, 1) == 0 && bm[0] == 0 &&
+              C("dirty_pages_dropped") == drop + 1, "type1: dropped");
+    CHECK(vfio_model_set(ctl, "drop_dirty", 0) == 0, "drop off");
+    CHECK(edu_dma(l.d[0], 0x105000, 0, 64, 1, 0) == 0 &&
+              type1_dirty_bits(l.c, 0x100000, 8 * 4096, bm, 1) == 0 && bm[0] == 0x20,
+          "type1: marked 0x%llx", (unsigned long long)bm[0]);
+    legacy_close(&l);
+    munmap(ram, 8 * 4096);
+    QUIET();
+    return 0;
+}
+
+static int t_mark_dirty(void)
+{
+    struct env e;
+    char out[128];
+    if (setup_cdev(&e, "/dev/vfio/devices/vfio0", IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
+        return -1;
+    CHECK(mark(0, 0x100000, 8 * 4096, 1) == -1 &&
+              vfio_model_cmd(ctl, "mark-dirty 0 0x100000 0x8000 1", out, sizeof(out)) > 0 &&
+              !strcmp(out, "error dirty tracking not enabled\n"), "tracking off: %s", out);
+    struct iommu_hwpt_set_dirty_tracking sd = { .size = sizeof(sd), .hwpt_id = e.hwpt,
+                                                .flags = IOMMU_HWPT_DIRTY_TRACKING_ENABLE };
+    CHECK(ioctl(e.fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd) == 0, "enable");
+    uint64_t bm[4];
+    long long marked = C("dirty_pages_marked");
+    /* 0x100000: 8 pages read-write, 0x200000: 4 pages read-only */
+    CHECK(mark(0, 0x100000, 0x200000, 3) == 3, "every third page of the rw mapping");
+    CHECK(hwpt_dirty_bits(e.fd, e.hwpt, 0x100000, 8 * 4096, bm, 1) == 0 && bm[0] == 0x49,
+          "bits 0x%llx", (unsigned long long)bm[0]);
+    CHECK(C("dirty_pages_marked") == marked + 3, "counted");
+    CHECK(mark(0, 0x101000, 0x3000, 2) == 2 &&
+              hwpt_dirty_bits(e.fd, e.hwpt, 0x100000, 8 * 4096, bm, 1) == 0 && bm[0] == 0x0a,
+          "from IOVA 0x101000: 0x%llx", (unsigned long long)bm[0]);
+    CHECK(mark(0, 0x1ff000, 0x6000, 1) == 0, "read-only and unmapped pages");
+    CHECK(mark(0, 0x100000, 8 * 4096, 1) == 8 && mark(0, 0x100000, 8 * 4096, 1) == 8 &&
+              C("dirty_pages_marked") == marked + 3 + 2 + 8, "already dirty: counted once");
+    static const char *const bad[] = { "mark-dirty 0 0x100000 0x1000 0", "mark-dirty 0 0x100000 0 1",
+                                       "mark-dirty 9 0x100000 0x1000 1", "mark-dirty 0 1 2",
+                                       "mark-dirty 0 x 1 1", "mark-dirty 0 0x1000 0x1000 1 5",
+                                       "mark-dirty 1 0x100000 0x1000 1",
+                                       "mark-dirty 0 0xfffffffffffff000 0x2000 1" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(vfio_model_cmd(ctl, bad[i], out, sizeof(out)) > 0 && !strncmp(out, "error ", 6),
+              "%s: %s", bad[i], out);
+    teardown(&e);
+    QUIET();
+    return 0;
+}
+
+/* ------------------------------- 64 GiB: map, mark, read back, timings */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char l[256];
+    long v = -1;
+    while (f && fgets(l, sizeof(l), f))
+        if (!strncmp(l, "VmRSS:", 6))
+            v = atol(l + 6);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static uint64_t popcount(const uint64_t *bm, size_t words)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < words; i++)
+        n += (uint64_t)__builtin_popcountll(bm[i]);
+    return n;
+}
+
+#define BIG (64ULL << 30)
+#define BIG_IOVA (1ULL << 36)
+#define BIG_PAGES (BIG / 4096)
+#define BIG_WORDS (BIG_PAGES / 64)
+
+static char timings[1024];
+
+static int t_dirty_64g(void)
+{
+    /* guest RAM that is never touched (QEMU: memory-backend-ram,reserve=off;
+     * without MAP_NORESERVE the heuristic overcommit refuses 64 GiB here) */
+    char *ram = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    uint64_t *bm = malloc(BIG_WORDS * 8);
+    CHECK(ram != MAP_FAILED && bm, "mmap 64 GiB");
+    memset(bm, 0, BIG_WORDS * 8);      /* the test's own bitmap: resident before rss0 */
+    double limit = getenv("ASAN_OPTIONS") ? 10.0 : 1.0;  /* seconds, per operation */
+    size_t o = 0;
+    int fd, dev;
+    uint32_t devid, ioas;
+    CHECK(open_bound(0, &fd, &dev, &devid) == 0 && ioas_alloc(fd, &ioas) == 0, "bind");
+    struct iommu_hwpt_alloc h = { .size = sizeof(h), .flags = IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+                                  .dev_id = devid, .pt_id = ioas };
+    CHECK(ioctl(fd, IOMMU_HWPT_ALLOC, &h) == 0, "hwpt");
+    uint32_t pt = h.out_hwpt_id;
+    CHECK(attach(dev, &pt) == 0, "attach");
+    long rss0 = rss_kib();
+    double t0 = now();
+    uint64_t iova = BIG_IOVA;
+    CHECK(map(fd, ioas, ram, BIG, &iova, RW_FIXED) == 0, "IOAS_MAP 64 GiB");
+    double tmap = now() - t0;
+    CHECK(C("pinned_pages") == (long long)BIG_PAGES, "pinned %lld", C("pinned_pages"));
+    struct iommu_hwpt_set_dirty_tracking sd = { .size = sizeof(sd), .hwpt_id = pt,
+                                                .flags = IOMMU_HWPT_DIRTY_TRACKING_ENABLE };
+    CHECK(ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd) == 0, "enable");
+    o += (size_t)snprintf(timings + o, sizeof(timings) - o, "iommufd: map %.3fs rss +%ldKiB;",
+                          tmap, rss_kib() - rss0);
+    CHECK(tmap < limit, "map took %.3fs", tmap);
+    static const uint64_t strides[] = { 100, 10, 1 };
+    for (int k = 0; k < 3; k++) {
+        uint64_t want = (BIG_PAGES + strides[k] - 1) / strides[k];
+        t0 = now();
+        long long n = mark(0, BIG_IOVA, BIG, strides[k]);
+        double tm = now() - t0;
+        CHECK(n == (long long)want, "mark-dirty %lld of %llu", n, (unsigned long long)want);
+        t0 = now();
+        CHECK(hwpt_dirty_bits(fd, pt, BIG_IOVA, BIG, bm, BIG_WORDS) == 0, "bitmap");
+        double tb = now() - t0;
+        CHECK(popcount(bm, BIG_WORDS) == want, "%llu bits",
+              (unsigned long long)popcount(bm, BIG_WORDS));
+        CHECK((bm[0] & 1) && (strides[k] > 1 ? !(bm[0] & 2) : bm[BIG_WORDS - 1] == ~0ULL), "the pages");
+        o += (size_t)snprintf(timings + o, sizeof(timings) - o, " %d%%: mark %.3fs bitmap %.3fs;",
+                              (int)(100 / strides[k]), tm, tb);
+        CHECK(tm < limit && tb < limit, "too slow: mark %.3fs bitmap %.3fs", tm, tb);
+    }
+    o += (size_t)snprintf(timings + o, sizeof(timings) - o, " rss +%ldKiB, dirty bitmaps %lldKiB;",
+                          rss_kib() - rss0, C("dirty_bitmap_bytes") / 1024);
+    CHECK(hwpt_dirty_bits(fd, pt, BIG_IOVA, BIG, bm, BIG_WORDS) == 0 && !popcount(bm, BIG_WORDS),
+          "cleared by the read");
+    t0 = now();
+    CHECK(unmap(fd, ioas, BIG_IOVA, BIG, NULL) == 0, "unmap");
+    o += (size_t)snprintf(timings + o, sizeof(timings) - o, " unmap %.3fs;", now() - t0);
+    close(dev);
+    close(fd);
+    QUIET();
+    /* type1 */
+    struct legacy l;
+    static const int grp = 3;
+    static const char *const bdf = "0000:00:03.0";
+    if (legacy_open(&l, 1, &grp, &bdf))
+        return -1;
+    struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .flags = VFIO_DMA_MAP_FLAG_READ |
+                                          VFIO_DMA_MAP_FLAG_WRITE, .vaddr = (uintptr_t)ram,
+                                          .iova = BIG_IOVA, .size = BIG };
+    rss0 = rss_kib();
+    t0 = now();
+    CHECK(ioctl(l.c, VFIO_IOMMU_MAP_DMA, &m) == 0, "MAP_DMA 64 GiB");
+    tmap = now() - t0;
+    struct vfio_iommu_type1_dirty_bitmap d = { .argsz = sizeof(d),
+                                               .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START };
+    CHECK(ioctl(l.c, VFIO_IOMMU_DIRTY_PAGES, &d) == 0, "start");
+    t0 = now();
+    long long n = mark(0, BIG_IOVA, BIG, 1);
+    double tm = now() - t0;
+    CHECK(n == (long long)BIG_PAGES, "mark-dirty %lld", n);
+    t0 = now();
+    CHECK(type1_dirty_bits(l.c, BIG_IOVA, BIG, bm, BIG_WORDS) == 0, "bitmap");
+    double tb = now() - t0;
+    CHECK(popcount(bm, BIG_WORDS) == BIG_PAGES, "bits");
+    o += (size_t)snprintf(timings + o, sizeof(timings) - o,
+                          " type1: map %.3fs, 100%%: mark %.3fs bitmap %.3fs, rss +%ldKiB, "
+                          "dirty bitmaps %lldKiB", tmap, tm, tb, rss_kib() - rss0,
+                          C("dirty_bitmap_bytes") / 1024);
+    CHECK(tmap < limit && tm < limit && tb < limit, "too slow: %.400s", timings);
+    struct vfio_iommu_type1_dma_unmap ua = { .argsz = sizeof(ua), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
+    CHECK(ioctl(l.c, VFIO_IOMMU_UNMAP_DMA, &ua) == 0, "unmap");
+    legacy_close(&l);
+    munmap(ram, BIG);
+    free(bm);
+    QUIET();
+    snprintf(why, sizeof(why), "%.500s", timings);
+    return 0;
+}
+
+
 int main(int argc, char **argv)
 {
     prefix = argc > 1 ? argv[1] : "model-unit";
@@ -1673,6 +2720,22 @@ int main(int argc, char **argv)
         vfio_model_close(ctl);
         return nfail ? 1 : 0;
     }
+    if (argc > 2 && !strcmp(argv[2], "mig")) {
+        /* VFIO_MODEL_MIGRATION set (see model/check) */
+        run("mig-feature", t_mig_feature);
+        run("mig-fsm", t_mig_fsm);
+        run("mig-roundtrip", t_mig_roundtrip);
+        if (mig_supported(VFIO_DEVICE_STATE_PRE_COPY))
+            run("mig-precopy", t_mig_precopy);
+        run("mig-corrupt-stream", t_mig_corrupt);
+        run("mig-stopped-no-dma", t_mig_stopped);
+        if (mig_supported(VFIO_DEVICE_STATE_RUNNING_P2P))
+            run("mig-p2p-quiesced", t_mig_p2p);
+        run("mig-data-fd", t_mig_datafd);
+        run("mig-fault-injection", t_mig_faults);
+        vfio_model_close(ctl);
+        return nfail ? 1 : 0;
+    }
     if (argc > 2 && !strcmp(argv[2], "spapr")) {
         run("spapr-tce-v2", t_spapr);
         vfio_model_close(ctl);
@@ -1696,6 +2759,10 @@ int main(int argc, char **argv)
     run("hot-reset-none", t_hot_reset_none);
     run("bar2-mmap", t_bar2);
     run("bar2-type1-p2p", t_bar2_type1);
+    run("mig-off", t_mig_off);
+    run("drop-dirty", t_drop_dirty);
+    run("mark-dirty", t_mark_dirty);
+    run("dirty-64g", t_dirty_64g);
     vfio_model_close(ctl);
     return nfail ? 1 : 0;
 }
