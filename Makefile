@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export VFIO_STACK_BUILD ?= $(CURDIR)/build
 B := $(VFIO_STACK_BUILD)
 
-.PHONY: all help deps setup build build-ppc check checkpatch status demo export bisect clean bench
+.PHONY: all help deps setup build build-ppc check checkpatch status demo export bisect clean bench bench-logsync
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make check      everything: deps, setup, build, checkpatch, qtests, model/, e2e/"
 	@echo "make demo       show what the built QEMU offers (e2e/demo when present)"
 	@echo "make bench      time guest-RAM pinning at VM start (bench/run; not part of check)"
+	@echo "make bench-logsync  time a dirty-page sync round of a 64 GiB guest, ours vs QEMU 10.0 (bench/logsync)"
 	@echo "make status     does $(B)/src have work that series/ lacks?"
 	@echo "make export     write the commits of $(B)/src back to series/"
 	@echo "make bisect     build every patch of the series in turn"
@@ -44,6 +45,10 @@ checkpatch:
 # A benchmark, not a test (bench/README.md); BENCH_* and E2E_MEM tune it.
 bench:
 	bench/run
+
+# Also a benchmark: dirty-page sync rounds under the model, on the host (LOGSYNC_* tune it).
+bench-logsync:
+	bench/logsync
 
 status:
 	tools/series status
