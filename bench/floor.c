@@ -23,6 +23,15 @@
  *            IOMMU_IOAS_MAP of the whole buffer (prints the two phases too)
  *   popN     N threads madvise(MADV_POPULATE_WRITE) only (no map)
  *   pop1+map one thread: MADV_POPULATE_WRITE of the whole, then one map
+ *   ovlN     what our QEMU does (hw/vfio/listener.c, map-threads): one
+ *            thread maps the whole buffer in one IOMMU_IOAS_MAP while
+ *            N-1 threads populate it in 64 MiB chunks from its end, last
+ *            chunk first, until no chunk is left (prints map= and the
+ *            wait for the populating threads after it, join=)
+ *   ovlN-stop  ovlN, but the populating threads take no new chunk once
+ *            the map has returned
+ *   chunkN   N threads IOMMU_IOAS_MAP 64 MiB chunks taken in order from
+ *            a shared counter (one IOAS area per chunk)
  *
  * -c GIB (0 = skip; default 1): pinned-memory accounting with two IOAS.
  * CDEV_B (default /dev/vfio/devices/vfio1) is bound and attached to a
@@ -231,6 +240,76 @@ static int parallel(enum op op, int n, uint32_t ioas, char *va, uint64_t len)
     return err;
 }
 
+/* ---- chunked modes (ovlN, ovlN-stop, chunkN) ---- */
+
+#define CHUNK (64ULL << 20)
+
+struct chunked {
+    enum op op;                 /* OP_POP: from the end; OP_MAP: in order */
+    uint32_t ioas;
+    char *va;
+    uint64_t len, nr;
+    uint64_t next;              /* atomic: chunks taken */
+    int stop;                   /* atomic: the map has returned */
+    int use_stop;
+    int err;                    /* atomic: first errno */
+};
+
+static void *chunk_worker(void *p)
+{
+    struct chunked *c = p;
+    uint64_t i;
+
+    while (!(c->use_stop && __atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) &&
+           (i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->nr) {
+        uint64_t k = c->op == OP_POP ? c->nr - 1 - i : i;
+        uint64_t off = k * CHUNK, l = c->len - off < CHUNK ? c->len - off : CHUNK;
+        int e;
+
+        if (c->op == OP_POP)
+            e = madvise(c->va + off, l, MADV_POPULATE_WRITE) ? errno : 0;
+        else
+            e = ioas_map(c->ioas, c->va + off, l, iova_base + off);
+        if (e) {
+            int zero = 0;
+            __atomic_compare_exchange_n(&c->err, &zero, e, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * ovl (map on the calling thread, n-1 populating from the end) or chunked
+ * maps on n threads; *map_s and *join_s get the map's time and the wait
+ * for the others after it (ovl only).
+ */
+static int chunked(enum op op, int n, int use_stop, uint32_t ioas, char *va,
+                   uint64_t len, double *map_s, double *join_s)
+{
+    struct chunked c = { .op = op, .ioas = ioas, .va = va, .len = len,
+                         .nr = (len + CHUNK - 1) / CHUNK, .use_stop = use_stop };
+    pthread_t th[64];
+    int helpers = op == OP_POP ? n - 1 : n, err;
+    double t0 = now(), t1;
+
+    for (int i = 0; i < helpers; i++)
+        if (pthread_create(&th[i], NULL, chunk_worker, &c))
+            die("pthread_create");
+    if (op == OP_POP) {
+        err = ioas_map(ioas, va, len, iova_base);
+        __atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+    } else {
+        err = 0;
+    }
+    t1 = now();
+    for (int i = 0; i < helpers; i++)
+        pthread_join(th[i], NULL);
+    *map_s = t1 - t0;
+    *join_s = now() - t1;
+    return err ? err : c.err;
+}
+
 static char *fresh(uint64_t len)
 {
     char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -264,6 +343,15 @@ static void run_mode(const char *mode, int n, uint32_t ioas, double gib, int rep
             err = parallel(OP_MAP, 1, ioas, va, len);
     } else if (!strcmp(mode, "popN")) {
         err = parallel(OP_POP, n, ioas, va, len);
+    } else if (!strcmp(mode, "ovlN") || !strcmp(mode, "ovlN-stop")) {
+        double m, j;
+
+        err = chunked(OP_POP, n, mode[4] == '-', ioas, va, len, &m, &j);
+        snprintf(phase, sizeof(phase), " map=%.3f join=%.3f", m, j);
+    } else if (!strcmp(mode, "chunkN")) {
+        double m, j;
+
+        err = chunked(OP_MAP, n, 0, ioas, va, len, &m, &j);
     } else {
         die("unknown mode %s", mode);
     }

@@ -3,6 +3,7 @@
  * and check DMA through the assignment byte for byte.
  *
  *   qdrv [-s SLOT] [-r PORT] [-i] [-d CDEV] [-e LOG] [-k] [-v] [-u ID]
+ *        [-a SRC,DST]
  *        -- QEMU ARGS...
  *
  * qdrv starts QEMU itself with "-qtest stdio -qtest-log none" appended
@@ -36,6 +37,9 @@
  *             KVM_CREATE_DEVICE KVM_DEV_TYPE_VFIO): QEMU told KVM about
  *             its VFIO files (checked with the device realized; a miss is
  *             reported but the run goes on)
+ *   -a SRC,DST  guest-physical addresses of the DMA source and destination
+ *             buffers (default 0x100000,0x200000), e.g. across the 64 MiB
+ *             boundaries where QEMU's chunked maps meet
  *   -u ID     after the DMA check, hot-unplug device ID: QMP device_del,
  *             then (with -r) power the slot off through the port's PCIe
  *             Slot Control as a guest answering the attention button
@@ -73,8 +77,8 @@
 #include "../lib/l2qemu.h"
 
 #define BAR0_ADDR   0xe0000000u     /* where we place the edu's BAR0 */
-#define RAM_SRC     0x100000u       /* L2 guest-physical source buffer */
-#define RAM_DST     0x200000u       /* L2 guest-physical destination */
+/* L2 guest-physical source and destination buffers (-a changes them) */
+static uint32_t ram_src = 0x100000u, ram_dst = 0x200000u;
 #define XFER        2048            /* edu limit is < 4096 per transfer */
 #define EDU_BUF     0x40000u
 
@@ -295,7 +299,7 @@ int main(int argc, char **argv)
     uint8_t src[XFER], dst[XFER];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    while ((opt = getopt(argc, argv, "s:id:r:e:kvu:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:id:r:e:kvu:a:")) != -1) {
         switch (opt) {
         case 's': slot = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'i': iommufd = open_inherit("/dev/iommu"); break;
@@ -305,9 +309,18 @@ int main(int argc, char **argv)
         case 'k': want_kvm = 1; break;
         case 'v': want_kvm_vfio = 1; break;
         case 'u': unplug_id = optarg; break;
+        case 'a': {
+            char *end;
+
+            ram_src = (uint32_t)strtoul(optarg, &end, 0);
+            if (*end != ',')
+                fatal("-a wants SRC,DST");
+            ram_dst = (uint32_t)strtoul(end + 1, NULL, 0);
+            break;
+        }
         default:
             fprintf(stderr, "usage: %s [-s SLOT] [-r PORT] [-i] [-d CDEV] "
-                    "[-e LOG] [-k] [-v] [-u ID] -- QEMU ARGS...\n", argv[0]);
+                    "[-e LOG] [-k] [-v] [-u ID] [-a SRC,DST] -- QEMU ARGS...\n", argv[0]);
             return 2;
         }
     }
@@ -419,21 +432,21 @@ int main(int argc, char **argv)
     for (i = 0; i < XFER; i++)
         src[i] = (uint8_t)(i * 13 + (i >> 7) + 0x21);
     memset(dst, 0xee, sizeof(dst));
-    ram_write(RAM_SRC, src, XFER);
-    ram_write(RAM_DST, dst, XFER);
-    ok("wrote a %d-byte pattern at guest-physical 0x%x", XFER, RAM_SRC);
+    ram_write(ram_src, src, XFER);
+    ram_write(ram_dst, dst, XFER);
+    ok("wrote a %d-byte pattern at guest-physical 0x%x", XFER, ram_src);
 
-    if (edu_dma(RAM_SRC, EDU_BUF, XFER, 0))
+    if (edu_dma(ram_src, EDU_BUF, XFER, 0))
         fatal("DMA guest RAM -> device did not complete");
-    if (edu_dma(EDU_BUF, RAM_DST, XFER, 1))
+    if (edu_dma(EDU_BUF, ram_dst, XFER, 1))
         fatal("DMA device -> guest RAM did not complete");
-    ok("DMA RAM 0x%x -> edu -> RAM 0x%x completed", RAM_SRC, RAM_DST);
+    ok("DMA RAM 0x%x -> edu -> RAM 0x%x completed", ram_src, ram_dst);
 
-    ram_read(RAM_DST, dst, XFER);
+    ram_read(ram_dst, dst, XFER);
     if (memcmp(src, dst, XFER)) {
         for (i = 0; src[i] == dst[i]; i++)
             ;
-        bad("byte %d at 0x%x is 0x%02x, expected 0x%02x", i, RAM_DST + i,
+        bad("byte %d at 0x%x is 0x%02x, expected 0x%02x", i, ram_dst + i,
             dst[i], src[i]);
     } else {
         ok("%d bytes moved by DMA through the assigned device, all verified",
